@@ -1,0 +1,79 @@
+// SlabBitmap: a word of bits, each saying "this slot is free to be claimed".
+//
+// claim(i) clears bit i with one atomic RMW (Boost: `lock btr`) and succeeds
+// only if the bit was set before, so two threads can never both claim the
+// same slot. release(i) sets the bit with one atomic RMW. A slot's owner
+// writes plain metadata while it holds the slot; release/claim pair as
+// release/acquire so the next owner sees those writes.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <source_location>
+
+#include "lockfree/default_atomics.h"
+#include "lockfree/memory_order.h"
+
+namespace hakmem::lockfree {
+
+// Memory orders of SlabBitmap; a parameter only so model checks can show a
+// weakened bitmap is caught.
+struct SlabBitmapOrders {
+  // A claim must see everything the previous owner wrote before releasing.
+  static constexpr MemoryOrder claim = MemoryOrder::acquire;
+  // A release publishes the owner's writes to the slot's next owner.
+  static constexpr MemoryOrder release = MemoryOrder::release;
+};
+
+template <class P = DefaultAtomics, class Word = uint32_t, class Orders = SlabBitmapOrders>
+class SlabBitmap {
+ public:
+  using Loc = std::source_location;
+  static constexpr unsigned kBits = sizeof(Word) * 8;
+  static constexpr int kNone = -1;
+
+  constexpr SlabBitmap() = default;
+  constexpr explicit SlabBitmap(Word initial) : bits_(initial) {}
+  SlabBitmap(const SlabBitmap&) = delete;
+  SlabBitmap& operator=(const SlabBitmap&) = delete;
+
+  // Linearization point: the RMW that clears bit i. Succeeds iff the RMW's
+  // old value had bit i set. Acquire (see SlabBitmapOrders::claim).
+  bool claim(unsigned i, Loc loc = Loc::current()) {
+    return bits_.bit_test_and_reset(i, Orders::claim, loc);
+  }
+
+  // Claims any free slot, lowest index first; returns its index or kNone.
+  // Lock-free: claim(i) fails only if another thread claimed slot i after
+  // our snapshot; then we take a fresh snapshot. The snapshot load is
+  // relaxed because it only chooses a candidate; claim() synchronises.
+  int claim_any(Loc loc = Loc::current()) {
+    Word snapshot = bits_.load(MemoryOrder::relaxed, loc);
+    while (snapshot != 0) {
+      const unsigned i = static_cast<unsigned>(std::countr_zero(snapshot));
+      if (claim(i, loc)) return static_cast<int>(i);
+      snapshot = bits_.load(MemoryOrder::relaxed, loc);
+      P::pause();
+    }
+    return kNone;
+  }
+
+  // Linearization point: the RMW that sets bit i (release, see
+  // SlabBitmapOrders::release). Returns false if the bit was already set,
+  // which means the caller released a slot it did not hold.
+  bool release(unsigned i, Loc loc = Loc::current()) {
+    return !bits_.bit_test_and_set(i, Orders::release, loc);
+  }
+
+  // A relaxed snapshot, for statistics and as a hint.
+  Word snapshot(Loc loc = Loc::current()) const { return bits_.load(MemoryOrder::relaxed, loc); }
+
+  bool test(unsigned i, Loc loc = Loc::current()) const {
+    return (snapshot(loc) >> i) & 1u;
+  }
+
+ private:
+  typename P::template Atomic<Word> bits_{0};
+};
+
+}  // namespace hakmem::lockfree
