@@ -13,7 +13,7 @@
 // a single `lock btr`/`lock bts`, which is what slab claiming wants.
 #pragma once
 
-#include <boost/atomic.hpp>
+#include <boost/atomic/atomic_ref.hpp>
 
 #include <source_location>
 
@@ -40,50 +40,58 @@ struct BoostAtomics {
     return boost::memory_order_seq_cst;
   }
 
+  // Boost.Atomic operations applied through boost::atomic_ref to a plain,
+  // suitably aligned member. Unlike boost::atomic<T*> (whose constructor is
+  // not constexpr in Boost 1.74) this keeps every Atomic constant-
+  // initialisable, which hakmem's static state needs: an LD_PRELOADed
+  // allocator is called before any dynamic initialiser runs.
   template <class T>
   class Atomic {
+    using Ref = boost::atomic_ref<T>;
+
    public:
-    constexpr Atomic() noexcept : v_(T()) {}
+    constexpr Atomic() noexcept : v_() {}
     constexpr explicit Atomic(T init) noexcept : v_(init) {}
     Atomic(const Atomic&) = delete;
     Atomic& operator=(const Atomic&) = delete;
 
-    T load(MemoryOrder mo, Loc = Loc::current()) const noexcept { return v_.load(to_boost(mo)); }
-    void store(T v, MemoryOrder mo, Loc = Loc::current()) noexcept { v_.store(v, to_boost(mo)); }
+    T load(MemoryOrder mo, Loc = Loc::current()) const noexcept { return ref().load(to_boost(mo)); }
+    void store(T v, MemoryOrder mo, Loc = Loc::current()) noexcept { ref().store(v, to_boost(mo)); }
     T exchange(T v, MemoryOrder mo, Loc = Loc::current()) noexcept {
-      return v_.exchange(v, to_boost(mo));
+      return ref().exchange(v, to_boost(mo));
     }
     bool compare_exchange_weak(T& expected, T desired, MemoryOrder success, MemoryOrder failure,
                                Loc = Loc::current()) noexcept {
-      return v_.compare_exchange_weak(expected, desired, to_boost(success), to_boost(failure));
+      return ref().compare_exchange_weak(expected, desired, to_boost(success), to_boost(failure));
     }
     bool compare_exchange_strong(T& expected, T desired, MemoryOrder success, MemoryOrder failure,
                                  Loc = Loc::current()) noexcept {
-      return v_.compare_exchange_strong(expected, desired, to_boost(success), to_boost(failure));
+      return ref().compare_exchange_strong(expected, desired, to_boost(success), to_boost(failure));
     }
     T fetch_add(T v, MemoryOrder mo, Loc = Loc::current()) noexcept {
-      return v_.fetch_add(v, to_boost(mo));
+      return ref().fetch_add(v, to_boost(mo));
     }
     T fetch_sub(T v, MemoryOrder mo, Loc = Loc::current()) noexcept {
-      return v_.fetch_sub(v, to_boost(mo));
+      return ref().fetch_sub(v, to_boost(mo));
     }
     T fetch_and(T v, MemoryOrder mo, Loc = Loc::current()) noexcept {
-      return v_.fetch_and(v, to_boost(mo));
+      return ref().fetch_and(v, to_boost(mo));
     }
     T fetch_or(T v, MemoryOrder mo, Loc = Loc::current()) noexcept {
-      return v_.fetch_or(v, to_boost(mo));
+      return ref().fetch_or(v, to_boost(mo));
     }
     // Returns the bit's previous value; one `lock btr`.
     bool bit_test_and_reset(unsigned bit, MemoryOrder mo, Loc = Loc::current()) noexcept {
-      return v_.bit_test_and_reset(bit, to_boost(mo));
+      return ref().bit_test_and_reset(bit, to_boost(mo));
     }
     // Returns the bit's previous value; one `lock bts`.
     bool bit_test_and_set(unsigned bit, MemoryOrder mo, Loc = Loc::current()) noexcept {
-      return v_.bit_test_and_set(bit, to_boost(mo));
+      return ref().bit_test_and_set(bit, to_boost(mo));
     }
 
    private:
-    boost::atomic<T> v_;
+    Ref ref() const noexcept { return Ref(const_cast<T&>(v_)); }
+    alignas(Ref::required_alignment) T v_;
   };
 
   template <class T>

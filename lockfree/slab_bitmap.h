@@ -65,6 +65,12 @@ class SlabBitmap {
     return !bits_.bit_test_and_set(i, Orders::release, loc);
   }
 
+  // Sets every bit at once. Only for a bitmap no other thread can see yet
+  // (its owner publishes it afterwards with a release operation).
+  void initialize(Word bits, Loc loc = Loc::current()) {
+    bits_.store(bits, MemoryOrder::relaxed, loc);
+  }
+
   // A relaxed snapshot, for statistics and as a hint.
   Word snapshot(Loc loc = Loc::current()) const { return bits_.load(MemoryOrder::relaxed, loc); }
 

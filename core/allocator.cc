@@ -1,0 +1,497 @@
+// The allocation and free paths.
+//
+// Fast path (the owning thread, small block): malloc pops the head of its
+// current slab's free list; free pushes onto the block's slab's free list.
+// Neither uses an atomic read-modify-write or takes a lock. Everything else
+// (refill, remote free, large blocks, errors) is out of line below.
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "core/allocator.h"
+#include "core/errors.h"
+#include "core/global_state.h"
+#include "core/hakmem.h"
+#include "core/large.h"
+#include "core/os.h"
+#include "core/slab_source.h"
+
+#define HAKMEM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HAKMEM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+namespace hakmem {
+
+using lockfree::MemoryOrder;
+
+constinit GlobalState g_state;
+
+namespace {
+
+constinit Slab g_empty_slab;
+
+// Initial-exec TLS: no allocation and no call into the dynamic loader on
+// first access, which LD_PRELOAD requires.
+__thread ThreadHeap* t_heap __attribute__((tls_model("initial-exec"))) = nullptr;
+
+void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept;
+void local_free_slow(ThreadHeap* heap, Slab* s, uint32_t used) noexcept;
+void free_remote(ThreadHeap* heap, Chunk* c, Slab* s, FreeBlock* b, uintptr_t tag) noexcept;
+void* malloc_slow(size_t size, bool zero) noexcept;
+void free_slow(void* p, const char* function, size_t size, size_t alignment) noexcept;
+
+// ---------------------------------------------------------------- hot path
+
+inline void* small_alloc(ThreadHeap* heap, unsigned cls) noexcept {
+  Slab* s = heap->classes[cls].current;
+  FreeBlock* b = s->free.load();
+  if (HAKMEM_LIKELY(b != nullptr)) {
+    s->free.store(b->remote_next.load());
+    b->free_tag.store(0);  // live blocks never carry their free tag
+    s->set_used(s->used_count() + 1);
+    return b;
+  }
+  return refill_and_alloc(heap, cls);
+}
+
+// The block of chunk `c` that starts exactly at p, or null.
+inline FreeBlock* block_at(Chunk* c, Slab* s, void* p) noexcept {
+  const unsigned i = index_of_slab(c, s);
+  const uintptr_t begin = slab_area_begin(c, i);
+  const uintptr_t off = reinterpret_cast<uintptr_t>(p) - begin;  // wraps if p < begin
+  if (off >= kSlabSize) return nullptr;
+  const uint64_t index = (off * c->reciprocal) >> 32;
+  if (index * c->block_size != off || begin + off + c->block_size > slab_area_end(c, i)) {
+    return nullptr;
+  }
+  return static_cast<FreeBlock*>(p);
+}
+
+inline void small_free(void* p, const char* function) noexcept {
+  Chunk* c = chunk_of(p);
+  Slab* s = &c->slabs[slab_index_of(p)];
+  FreeBlock* b = block_at(c, s, p);
+  if (HAKMEM_UNLIKELY(b == nullptr)) return report_heap_error(HeapError::kInterior, function, p);
+  const uintptr_t tag = free_tag_for(p);
+  if (HAKMEM_UNLIKELY(b->free_tag.load() == tag)) {
+    return report_heap_error(HeapError::kDoubleFree, function, p);
+  }
+  ThreadHeap* heap = t_heap;
+  if (HAKMEM_LIKELY(heap != nullptr && s->owner.load(MemoryOrder::relaxed) == heap)) {
+    const uint32_t used = s->push_local(b, tag);
+    if (HAKMEM_UNLIKELY(used == 0 || s->list.load() == kOnFullList)) {
+      local_free_slow(heap, s, used);
+    }
+    return;
+  }
+  free_remote(heap, c, s, b, tag);
+}
+
+// ---------------------------------------------------------------- refill
+
+// Turns up to a page's worth of the slab's never-used blocks into free ones.
+void carve_some(Slab* s) noexcept {
+  uintptr_t at = s->carve.load();
+  const uintptr_t end = s->carve_end.load();
+  if (at >= end) return;
+  const size_t bs = chunk_of(s)->block_size;
+  size_t n = bs >= kPageSize ? 1 : kPageSize / bs;
+  if (n > (end - at) / bs) n = (end - at) / bs;
+  FreeBlock* head = reinterpret_cast<FreeBlock*>(at);
+  FreeBlock* b = head;
+  for (size_t k = 1; k < n; ++k) {
+    FreeBlock* next = reinterpret_cast<FreeBlock*>(at + k * bs);
+    b->remote_next.store(next);
+    b = next;
+  }
+  b->remote_next.store(s->free.load());
+  s->free.store(head);
+  s->carve.store(at + n * bs);
+}
+
+bool has_free_blocks(Slab* s) noexcept {
+  if (s->free.load() == nullptr) carve_some(s);
+  return s->free.load() != nullptr;
+}
+
+// Another owned slab with free blocks, or a new one from the class.
+Slab* next_slab(ThreadHeap* heap, unsigned cls) noexcept {
+  ClassCache& cc = heap->classes[cls];
+  if (Slab* s = slab_list_pop(cc, kOnPartialList)) {
+    s->drain_remote();
+    return s;
+  }
+  // Full slabs receive remote frees; look at them when a remote freer told
+  // us (remote_hint) and, as a backstop, every 64th time.
+  const uint64_t hint = heap->remote_hint.load(MemoryOrder::relaxed);
+  if (cc.full != nullptr && (hint != cc.remote_hint_seen || (++cc.refills & 63) == 0)) {
+    cc.remote_hint_seen = hint;
+    Slab* found = nullptr;
+    for (Slab* s = cc.full; s != nullptr;) {
+      Slab* next = s->next.load();
+      if (!s->remote.empty() && s->drain_remote() > 0) {
+        slab_list_remove(cc, s);
+        if (found == nullptr) {
+          found = s;
+        } else if (s->used_count() == 0) {
+          release_slab(s);
+        } else {
+          slab_list_push(cc, s, kOnPartialList);
+        }
+      }
+      s = next;
+    }
+    if (found != nullptr) return found;
+  }
+  return acquire_slab(heap, cls);
+}
+
+void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept {
+  ClassCache& cc = heap->classes[cls];
+  cc.used = true;
+  Slab* s = cc.current;
+  if (s != &g_empty_slab) {
+    s->drain_remote();
+    if (has_free_blocks(s)) return s->pop();
+    slab_list_push(cc, s, kOnFullList);
+  }
+  s = next_slab(heap, cls);
+  if (s == nullptr || !has_free_blocks(s)) {
+    cc.current = &g_empty_slab;
+    errno = ENOMEM;
+    return nullptr;
+  }
+  cc.current = s;
+  return s->pop();
+}
+
+// ---------------------------------------------------------------- free
+
+void local_free_slow(ThreadHeap* heap, Slab* s, uint32_t used) noexcept {
+  ClassCache& cc = heap->classes[chunk_of(s)->size_class];
+  if (s == cc.current) return;  // keep allocating from it, even when empty
+  slab_list_remove(cc, s);
+  if (used == 0) {
+    release_slab(s);
+  } else {
+    slab_list_push(cc, s, kOnPartialList);  // was full, has a free block now
+  }
+}
+
+void free_remote(ThreadHeap* heap, Chunk* c, Slab* s, FreeBlock* b, uintptr_t tag) noexcept {
+  if (HAKMEM_UNLIKELY(s->state.load(MemoryOrder::relaxed) == kSlabFree)) {
+    return report_heap_error(HeapError::kFreeOfUnusedSlab, "free", b);
+  }
+  if (s->push_remote(b, tag)) {
+    // The list was empty: tell the owner its full slabs may have blocks.
+    // A stale owner is harmless (heaps are never unmapped); a missed one is
+    // caught by the owner's periodic rescan or by whoever adopts the slab.
+    if (ThreadHeap* owner = s->owner.load(MemoryOrder::relaxed)) {
+      owner->remote_hint.fetch_add(1, MemoryOrder::relaxed);
+    }
+  }
+  if (heap != nullptr) {
+    bump(heap->remote_frees[c->size_class]);
+  } else {
+    g_state.classes[c->size_class].remote_frees_of_exited_threads.fetch_add(
+        1, MemoryOrder::relaxed);
+  }
+}
+
+void free_slow(void* p, const char* function, size_t size, size_t alignment) noexcept {
+  const GranuleKind kind = g_state.registry.kind_of(p);
+  if (kind == kGranuleChunk) {
+    if (size != 0) {
+      const unsigned expected =
+          alignment > kMinAlign ? aligned_small_class(size, alignment) : (size <= kMaxSmallSize ? size_to_class(size) : kNumClasses);
+      if (expected != chunk_of(p)->size_class) {
+        return report_heap_error(HeapError::kWrongSize, function, p, size);
+      }
+    }
+    return small_free(p, function);
+  }
+  if (kind == kGranuleLarge || kind == kGranuleLargeBelow) {
+    LargeHeader* h = large_header_of(p, kind == kGranuleLargeBelow);
+    if (h == nullptr) return report_heap_error(HeapError::kInterior, function, p);
+    if (h->magic == kLargeFreedMagic) return report_heap_error(HeapError::kDoubleFree, function, p);
+    if (size != 0 && size > large_usable_size(h)) {
+      return report_heap_error(HeapError::kWrongSize, function, p, size);
+    }
+    return large_free(h);
+  }
+  if (kind == kGranuleLargeInterior) return report_heap_error(HeapError::kInterior, function, p);
+  report_heap_error(HeapError::kNotOurs, function, p);
+}
+
+// ---------------------------------------------------------------- threads
+
+void abandon_or_release(Slab* s) noexcept {
+  s->drain_remote();
+  if (s->used_count() == 0) {
+    release_slab(s);
+  } else {
+    abandon_slab(s);
+  }
+}
+
+// pthread key destructor: the thread is exiting. Its empty slabs become
+// free, the others adoptable; blocks it still owns stay valid and may be
+// freed by any thread later.
+void thread_exit(void* arg) noexcept {
+  auto* heap = static_cast<ThreadHeap*>(arg);
+  t_heap = nullptr;  // an allocation from a later destructor makes a new heap
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    ClassCache& cc = heap->classes[cls];
+    if (cc.current != &g_empty_slab) abandon_or_release(cc.current);
+    cc.current = &g_empty_slab;
+    while (Slab* s = slab_list_pop(cc, kOnPartialList)) abandon_or_release(s);
+    while (Slab* s = slab_list_pop(cc, kOnFullList)) abandon_or_release(s);
+    g_state.classes[cls].remote_frees_of_exited_threads.fetch_add(
+        heap->remote_frees[cls].load(MemoryOrder::relaxed), MemoryOrder::relaxed);
+    if (cc.used) collect_abandoned(heap, cls);
+  }
+  g_state.threads_exited.fetch_add(1, MemoryOrder::relaxed);
+  g_state.heaps.release(heap);
+}
+
+bool initialize_slow() noexcept {
+  int expected = 0;
+  if (g_state.init_state.compare_exchange_strong(expected, 1, MemoryOrder::acquire,
+                                                 MemoryOrder::acquire)) {
+    g_state.config = read_config_from_environment();
+    g_state.free_tag_secret = os::random_u64();
+    if (!g_state.registry.init()) {
+      g_state.init_state.store(0, MemoryOrder::release);
+      return false;
+    }
+    pthread_key_create(&g_state.thread_key, thread_exit);
+    g_state.init_state.store(2, MemoryOrder::release);
+    const Config& cfg = g_state.config;
+    for (unsigned i = 0; i < cfg.prewarm_count; ++i) {
+      if (cfg.prewarm[i].size <= kMaxSmallSize) {
+        prewarm_class(size_to_class(cfg.prewarm[i].size), cfg.prewarm[i].chunks);
+      }
+    }
+    if (cfg.crash_report) install_crash_handlers();
+    return true;
+  }
+  // Only threads racing the process's very first allocation get here: the
+  // winner parses the environment and maps the registry, then publishes.
+  for (;;) {
+    const int state = g_state.init_state.load(MemoryOrder::acquire);
+    if (state == 2) return true;
+    if (state == 0) return initialize_slow();
+    lockfree::DefaultAtomics::pause();
+  }
+}
+
+void* malloc_slow(size_t size, bool zero) noexcept {
+  if (size <= kMaxSmallSize) {
+    ThreadHeap* heap = this_thread_heap();
+    if (heap == nullptr) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+    void* p = small_alloc(heap, size_to_class(size));
+    if (zero && p != nullptr) memset(p, 0, size);
+    return p;
+  }
+  if (!ensure_initialized()) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return large_alloc(size, 0, zero);
+}
+
+}  // namespace
+
+Slab* empty_slab() { return &g_empty_slab; }
+
+bool ensure_initialized() noexcept {
+  if (HAKMEM_LIKELY(g_state.init_state.load(MemoryOrder::acquire) == 2)) return true;
+  return initialize_slow();
+}
+
+ThreadHeap* existing_thread_heap() noexcept { return t_heap; }
+
+ThreadHeap* this_thread_heap() noexcept {
+  if (HAKMEM_LIKELY(t_heap != nullptr)) return t_heap;
+  if (!ensure_initialized()) return nullptr;
+  ThreadHeap* heap = g_state.heaps.acquire();
+  if (heap == nullptr) return nullptr;
+  t_heap = heap;
+  pthread_setspecific(g_state.thread_key, heap);
+  g_state.threads_started.fetch_add(1, MemoryOrder::relaxed);
+  return heap;
+}
+
+unsigned aligned_small_class(size_t size, size_t alignment) noexcept {
+  // Power-of-two classes from a page-aligned slab start are aligned to
+  // min(block size, page size); every power of two up to 32 KiB is a class.
+  if (alignment > kPageSize) return kNumClasses;
+  size_t want = size > alignment ? size : alignment;
+  if (want > kMaxSmallSize) return kNumClasses;
+  size_t pow2 = kMinAlign;
+  while (pow2 < want) pow2 <<= 1;
+  return size_to_class(pow2);
+}
+
+void free_checked(void* p, const char* function, size_t size, size_t alignment) noexcept {
+  if (p == nullptr) return;
+  free_slow(p, function, size, alignment);
+}
+
+}  // namespace hakmem
+
+// ---------------------------------------------------------------- hak_ API
+
+using namespace hakmem;
+
+extern "C" {
+
+void* hak_malloc(size_t size) {
+  ThreadHeap* heap = t_heap;
+  if (HAKMEM_LIKELY(heap != nullptr && size <= kMaxSmallSize)) {
+    return small_alloc(heap, size_to_class(size));
+  }
+  return malloc_slow(size, false);
+}
+
+void hak_free(void* p) {
+  if (HAKMEM_LIKELY(g_state.registry.kind_of(p) == kGranuleChunk)) return small_free(p, "free");
+  if (p != nullptr) free_slow(p, "free", 0, 0);
+}
+
+void hak_free_sized(void* p, size_t size) { free_checked(p, "free_sized", size, 0); }
+
+void* hak_calloc(size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  ThreadHeap* heap = t_heap;
+  if (HAKMEM_LIKELY(heap != nullptr && total <= kMaxSmallSize)) {
+    void* p = small_alloc(heap, size_to_class(total));
+    if (p != nullptr) memset(p, 0, total);
+    return p;
+  }
+  return malloc_slow(total, true);
+}
+
+size_t hak_usable_size(const void* p) {
+  const GranuleKind kind = g_state.registry.kind_of(p);
+  if (kind == kGranuleChunk) return chunk_of(p)->block_size;
+  if (kind == kGranuleLarge || kind == kGranuleLargeBelow) {
+    const LargeHeader* h = large_header_of(p, kind == kGranuleLargeBelow);
+    if (h != nullptr && h->magic != kLargeFreedMagic) return large_usable_size(h);
+  }
+  return 0;
+}
+
+int hak_owns(const void* p) {
+  const GranuleKind kind = g_state.registry.kind_of(p);
+  if (kind == kGranuleChunk) {
+    Chunk* c = chunk_of(p);
+    Slab* s = &c->slabs[slab_index_of(p)];
+    void* q = const_cast<void*>(p);
+    return block_at(c, s, q) != nullptr && s->state.load(MemoryOrder::relaxed) != kSlabFree &&
+           static_cast<FreeBlock*>(q)->free_tag.load() != free_tag_for(p);
+  }
+  if (kind == kGranuleLarge || kind == kGranuleLargeBelow) {
+    const LargeHeader* h = large_header_of(p, kind == kGranuleLargeBelow);
+    return h != nullptr && h->magic != kLargeFreedMagic;
+  }
+  return 0;
+}
+
+void* hak_realloc(void* p, size_t size) {
+  if (p == nullptr) return hak_malloc(size);
+  if (size == 0) {
+    hak_free(p);
+    return nullptr;
+  }
+  const GranuleKind kind = g_state.registry.kind_of(p);
+  size_t old_usable;
+  if (kind == kGranuleChunk) {
+    Chunk* c = chunk_of(p);
+    Slab* s = &c->slabs[slab_index_of(p)];
+    FreeBlock* b = block_at(c, s, p);
+    if (b == nullptr) {
+      report_heap_error(HeapError::kInterior, "realloc", p);
+      return nullptr;
+    }
+    if (b->free_tag.load() == free_tag_for(p) || s->state.load(MemoryOrder::relaxed) == kSlabFree) {
+      report_heap_error(HeapError::kDoubleFree, "realloc", p);
+      return nullptr;
+    }
+    old_usable = c->block_size;
+    // Stay in place unless the block would be less than half used.
+    if (size <= old_usable && (size > old_usable / 2 || old_usable <= 64)) return p;
+  } else if (kind == kGranuleLarge || kind == kGranuleLargeBelow) {
+    LargeHeader* h = large_header_of(p, kind == kGranuleLargeBelow);
+    if (h == nullptr || h->magic == kLargeFreedMagic) {
+      report_heap_error(h == nullptr ? HeapError::kInterior : HeapError::kDoubleFree, "realloc", p);
+      return nullptr;
+    }
+    old_usable = h->requested;
+    if (size > kMaxSmallSize) {
+      if (void* q = large_try_resize_in_place(h, size)) return q;
+    }
+  } else {
+    report_heap_error(kind == kGranuleForeign ? HeapError::kNotOurs : HeapError::kInterior,
+                      "realloc", p);
+    return nullptr;
+  }
+  void* q = hak_malloc(size);
+  if (q == nullptr) return nullptr;  // the old block stays valid
+  memcpy(q, p, size < old_usable ? size : old_usable);
+  hak_free(p);
+  return q;
+}
+
+void* hak_reallocarray(void* p, size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return hak_realloc(p, total);
+}
+
+void* hak_aligned_alloc(size_t alignment, size_t size) {
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (alignment <= kMinAlign) return hak_malloc(size);
+  const unsigned cls = aligned_small_class(size, alignment);
+  if (cls < kNumClasses) return hak_malloc(class_to_size(cls));
+  if (!ensure_initialized()) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return large_alloc(size, alignment, false);
+}
+
+int hak_posix_memalign(void** out, size_t alignment, size_t size) {
+  if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return EINVAL;
+  const int saved = errno;
+  void* p = hak_aligned_alloc(alignment, size);
+  if (p == nullptr) {
+    const int err = errno;
+    errno = saved;
+    return err == 0 ? ENOMEM : err;
+  }
+  *out = p;
+  return 0;
+}
+
+size_t hak_collect(void) {
+  ThreadHeap* heap = this_thread_heap();
+  if (heap == nullptr) return 0;
+  size_t released = 0;
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) released += collect_abandoned(heap, cls);
+  return released;
+}
+
+}  // extern "C"

@@ -1,0 +1,121 @@
+// hak_check(): walks hakmem's metadata and reports broken invariants.
+//
+// Checked for every class: the chunk list is acyclic, positions increase by
+// one, the count matches, `current` is a linked chunk, every chunk is
+// registered with its own class and magic, and every slab's state agrees
+// with the chunk's bitmaps. For slabs the calling thread owns, and for
+// abandoned slabs, the free list is walked: every block lies in its slab,
+// starts a block, carries its free tag, appears once, and
+// free + used + never-used == capacity. Other threads' slabs change under
+// our feet, so for them only the shared fields are checked; call hak_check
+// when other threads are quiescent for the strongest check.
+#include "core/allocator.h"
+#include "core/global_state.h"
+#include "core/hakmem.h"
+#include "core/os.h"
+
+namespace hakmem {
+namespace {
+
+using lockfree::MemoryOrder;
+
+struct Checker {
+  size_t problems = 0;
+
+  void fail(const char* what, unsigned cls, const void* where) {
+    ++problems;
+    os::Line()
+        .str("hakmem: check: class ")
+        .u64(cls)
+        .str(": ")
+        .str(what)
+        .str(" at ")
+        .hex(reinterpret_cast<uintptr_t>(where))
+        .ch('\n')
+        .write_to(2);
+  }
+
+  void check_free_list(unsigned cls, Chunk* c, unsigned i, Slab* s) {
+    const uintptr_t begin = slab_area_begin(c, i), end = slab_area_end(c, i);
+    const unsigned capacity = slab_capacity(c, i);
+    unsigned free_count = 0;
+    for (FreeBlock* b = s->free.load(); b != nullptr; b = b->remote_next.load()) {
+      const uintptr_t a = reinterpret_cast<uintptr_t>(b);
+      if (a < begin || a + c->block_size > end || (a - begin) % c->block_size != 0) {
+        return fail("free-list block outside its slab or misaligned", cls, b);
+      }
+      if (++free_count > capacity) return fail("free list longer than the slab (cycle?)", cls, s);
+    }
+    const uintptr_t carve = s->carve.load(), carve_end = s->carve_end.load();
+    if (carve > carve_end || carve_end > end) return fail("carve cursor out of range", cls, s);
+    const unsigned never_used = unsigned((carve_end - carve) / c->block_size);
+    const uint32_t used = s->used_count();
+    if (free_count + used + never_used != capacity) {
+      fail("free + used + never-used blocks != capacity", cls, s);
+    }
+  }
+
+  void check_chunk(unsigned cls, Chunk* c, ThreadHeap* me) {
+    if (c->magic != (kChunkMagic ^ reinterpret_cast<uintptr_t>(c))) fail("bad chunk magic", cls, c);
+    if (c->size_class != cls) fail("chunk on another class's list", cls, c);
+    if (g_state.registry.kind_of(c) != kGranuleChunk) fail("chunk missing from registry", cls, c);
+    const uint32_t free_bits = c->free_slabs.snapshot();
+    const uint32_t adoptable_bits = c->adoptable_slabs.snapshot();
+    if (free_bits & adoptable_bits) fail("slab both free and adoptable", cls, c);
+    for (unsigned i = 0; i < kSlabsPerChunk; ++i) {
+      Slab* s = &c->slabs[i];
+      const uint8_t state = s->state.load(MemoryOrder::relaxed);
+      const bool is_free = (free_bits >> i) & 1, is_adoptable = (adoptable_bits >> i) & 1;
+      if (is_free && state != kSlabFree) fail("free bit set on a slab in use", cls, s);
+      if (is_adoptable && state != kSlabAbandoned) fail("adoptable bit on a non-abandoned slab", cls, s);
+      if (s->used_count() > slab_capacity(c, i)) fail("more used blocks than capacity", cls, s);
+      if (state == kSlabOwned && s->owner.load(MemoryOrder::relaxed) == me && me != nullptr) {
+        check_free_list(cls, c, i, s);
+      }
+    }
+  }
+
+  void check_class(unsigned cls, ThreadHeap* me) {
+    ClassHead& head = g_state.classes[cls];
+    const uint64_t count = head.chunks.count();
+    Chunk* current = head.chunks.current();
+    bool current_seen = current == nullptr;
+    uint64_t walked = 0;
+    for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
+      if (head.chunks.position(c) != walked) fail("chunk position out of sequence", cls, c);
+      if (c == current) current_seen = true;
+      check_chunk(cls, c, me);
+      if (++walked > count + 1024) return fail("chunk list longer than its count (cycle?)", cls, c);
+    }
+    if (walked < count) fail("chunk count exceeds linked chunks", cls, current);
+    if (!current_seen) fail("current is not a linked chunk", cls, current);
+  }
+
+  void check_heap(ThreadHeap* me) {
+    for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+      ClassCache& cc = me->classes[cls];
+      for (uint8_t which : {uint8_t(kOnPartialList), uint8_t(kOnFullList)}) {
+        unsigned n = 0;
+        for (Slab* s = slab_list_head(cc, which); s != nullptr; s = s->next.load()) {
+          if (s->owner.load(MemoryOrder::relaxed) != me) fail("heap list holds a slab it does not own", cls, s);
+          if (s->list.load() != which) fail("slab on the wrong heap list", cls, s);
+          if (chunk_of(s)->size_class != cls) fail("slab of another class on heap list", cls, s);
+          if (++n > (1u << 26)) return fail("heap slab list cycle", cls, s);
+        }
+      }
+    }
+  }
+};
+
+}  // namespace
+}  // namespace hakmem
+
+extern "C" size_t hak_check(void) {
+  using namespace hakmem;
+  if (g_state.init_state.load(lockfree::MemoryOrder::acquire) != 2) return 0;
+  Checker checker;
+  ThreadHeap* me = existing_thread_heap();
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) checker.check_class(cls, me);
+  if (me != nullptr) checker.check_heap(me);
+  return checker.problems;
+}

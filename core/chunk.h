@@ -1,0 +1,71 @@
+// A chunk: 2 MiB, 2 MiB-aligned, one size class, a header and 32 slabs.
+//
+//   | header (kChunkHeaderSize) | slab 0 blocks ... | slab 1 | ... | slab 31 |
+//   0                                          64 KiB       128 KiB
+//
+// The header holds the chunk's class, its two slab bitmaps and the 32 slab
+// descriptors. Slab 0's blocks start after the header; every other slab's
+// blocks start at its 64 KiB boundary.
+#pragma once
+
+#include <cstdint>
+
+#include "core/geometry.h"
+#include "core/size_classes.h"
+#include "core/slab.h"
+#include "lockfree/chunk_list.h"
+#include "lockfree/default_atomics.h"
+#include "lockfree/slab_bitmap.h"
+
+namespace hakmem {
+
+struct ThreadHeap;
+
+inline constexpr uint64_t kChunkMagic = 0x68616b6d656d4348ull;  // "hakmemCH"
+
+template <class P, class Heap>
+struct BasicChunk : lockfree::ChunkListHook<BasicChunk<P, Heap>, P> {
+  using Slab = BasicSlab<P, Heap>;
+
+  // Constant after initialisation (which completes before the chunk is
+  // published in the registry and linked into its class's ChunkList).
+  uint64_t magic;  // kChunkMagic ^ address of the chunk
+  uint32_t size_class;
+  uint32_t block_size;
+  // ceil(2^32 / block_size): offset * reciprocal >> 32 == offset / block_size
+  // for every offset below 2^16 (block sizes are below 2^16).
+  uint64_t reciprocal;
+
+  // Bit i set: slab i may be claimed fresh (it has no live blocks).
+  lockfree::SlabBitmap<P> free_slabs{0};
+  // Bit i set: slab i was abandoned by an exiting thread with live blocks.
+  lockfree::SlabBitmap<P> adoptable_slabs{0};
+
+  Slab slabs[kSlabsPerChunk];
+};
+
+using Slab = BasicSlab<lockfree::DefaultAtomics, ThreadHeap>;
+using Chunk = BasicChunk<lockfree::DefaultAtomics, ThreadHeap>;
+using FreeBlock = Slab::Block;
+
+inline constexpr size_t kChunkHeaderSize = align_up(sizeof(Chunk), kPageSize);
+static_assert(kChunkHeaderSize < kSlabSize / 2, "header must leave room in slab 0");
+
+inline Chunk* chunk_of(const void* p) {
+  return reinterpret_cast<Chunk*>(reinterpret_cast<uintptr_t>(p) & ~kChunkMask);
+}
+inline unsigned slab_index_of(const void* p) {
+  return unsigned((reinterpret_cast<uintptr_t>(p) & kChunkMask) >> kSlabShift);
+}
+inline uintptr_t slab_area_begin(const Chunk* c, unsigned i) {
+  return reinterpret_cast<uintptr_t>(c) + (i == 0 ? kChunkHeaderSize : i * kSlabSize);
+}
+inline uintptr_t slab_area_end(const Chunk* c, unsigned i) {
+  return reinterpret_cast<uintptr_t>(c) + (i + 1) * kSlabSize;
+}
+inline unsigned slab_capacity(const Chunk* c, unsigned i) {
+  return unsigned((slab_area_end(c, i) - slab_area_begin(c, i)) / c->block_size);
+}
+inline unsigned index_of_slab(const Chunk* c, const Slab* s) { return unsigned(s - c->slabs); }
+
+}  // namespace hakmem

@@ -1,0 +1,81 @@
+/* hakmem: a lock-free, thread-caching memory allocator.
+ *
+ * The hak_ functions work whether or not hakmem also replaces malloc (link
+ * //:hakmem or preload libhakmem.so for that). They follow the semantics of
+ * their C standard counterparts. */
+#ifndef HAKMEM_HAKMEM_H_
+#define HAKMEM_HAKMEM_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#pragma GCC visibility push(default)
+
+void* hak_malloc(size_t size);
+void* hak_calloc(size_t count, size_t size);
+void* hak_realloc(void* ptr, size_t size);
+void* hak_reallocarray(void* ptr, size_t count, size_t size);
+/* Any power-of-two alignment; NULL with errno EINVAL for others. */
+void* hak_aligned_alloc(size_t alignment, size_t size);
+int hak_posix_memalign(void** out, size_t alignment, size_t size);
+void hak_free(void* ptr);
+/* free() of a block whose requested size the caller knows (sized delete);
+ * a size of a different size class is reported as an error. */
+void hak_free_sized(void* ptr, size_t size);
+size_t hak_usable_size(const void* ptr);
+
+/* Returns nonzero if ptr is the start of a live hakmem block. */
+int hak_owns(const void* ptr);
+
+/* Reclaims slabs abandoned by exited threads and returns empty ones to the
+ * OS according to the memory-return policy. Returns slabs released. */
+size_t hak_collect(void);
+
+/* Walks hakmem's metadata and checks its invariants. Returns the number of
+ * problems found (each also reported on stderr); 0 means consistent. */
+size_t hak_check(void);
+
+#define HAK_STATS_VERSION 1
+#define HAK_STATS_MAX_CLASSES 64
+
+struct hak_class_stats {
+  uint64_t block_size;
+  uint64_t chunks;       /* chunks linked in the class's list */
+  uint64_t slabs_in_use; /* slabs owned by a thread or abandoned */
+  uint64_t live_blocks;  /* blocks handed out and not yet drained back */
+  uint64_t remote_frees; /* frees by a thread other than the slab's owner */
+  uint64_t adoptions;    /* abandoned slabs taken over by another thread */
+};
+
+struct hak_stats {
+  uint32_t version;     /* HAK_STATS_VERSION */
+  uint32_t num_classes; /* entries used in classes[] */
+  struct hak_class_stats classes[HAK_STATS_MAX_CLASSES];
+  uint64_t bytes_mapped;         /* address space hakmem holds (chunks, large) */
+  uint64_t bytes_dirty_free;     /* free slab pages kept resident for reuse */
+  uint64_t large_live_blocks;
+  uint64_t large_live_bytes;     /* mapped bytes of live large blocks */
+  uint64_t large_cached_bytes;   /* freed large mappings kept for reuse */
+  uint64_t process_resident_bytes;
+  uint64_t threads_started;
+  uint64_t threads_exited;
+};
+
+/* Fills *out (out->version must be set by the caller to HAK_STATS_VERSION).
+ * Returns 0, or -1 if the version is not supported. */
+int hak_get_stats(struct hak_stats* out);
+
+/* Writes the statistics table to file descriptor fd. */
+void hak_print_stats(int fd);
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HAKMEM_HAKMEM_H_ */

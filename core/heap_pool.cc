@@ -1,0 +1,45 @@
+#include "core/heap_pool.h"
+
+#include <new>
+
+#include "core/os.h"
+
+namespace hakmem {
+namespace {
+
+void init_heap(ThreadHeap* h, HeapPage* page, unsigned slot) {
+  for (ClassCache& c : h->classes) c = ClassCache{empty_slab(), nullptr, nullptr, 0, 0, false};
+  for (auto& c : h->remote_frees) c.store(0, lockfree::MemoryOrder::relaxed);
+  h->remote_hint.store(0, lockfree::MemoryOrder::relaxed);
+  h->pool_page = page;
+  h->pool_page_slot = slot;
+  h->alive = true;
+}
+
+}  // namespace
+
+ThreadHeap* HeapPool::acquire() noexcept {
+  for (HeapPage* p = pages_.first(); p != nullptr; p = pages_.next(p)) {
+    const int slot = p->free_slots.claim_any();
+    if (slot >= 0) {
+      ThreadHeap* h = &p->heaps[slot];
+      init_heap(h, p, unsigned(slot));
+      return h;
+    }
+  }
+  // Every page is full: map one more, keep slot 0 for ourselves, publish it.
+  void* mem = os::map_aligned(align_up(sizeof(HeapPage), kPageSize), kPageSize);
+  if (mem == nullptr) return nullptr;
+  auto* page = new (mem) HeapPage();
+  page->free_slots.initialize(~uint64_t{1});
+  init_heap(&page->heaps[0], page, 0);
+  pages_.append(page);
+  return &page->heaps[0];
+}
+
+void HeapPool::release(ThreadHeap* heap) noexcept {
+  heap->alive = false;
+  static_cast<HeapPage*>(heap->pool_page)->free_slots.release(heap->pool_page_slot);
+}
+
+}  // namespace hakmem

@@ -1,0 +1,180 @@
+#include "core/large.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "core/global_state.h"
+#include "core/os.h"
+
+namespace hakmem {
+namespace {
+
+using lockfree::MemoryOrder;
+
+Counter g_live_bytes{0};
+Counter g_live_count{0};
+
+constexpr size_t kHeaderRoom = 64;  // LargeHeader rounded to a cache line
+
+// Granule count of a cache slot value lives in the low bits (mapping
+// addresses are granule-aligned).
+constexpr uintptr_t kGranuleBits = kChunkMask;
+
+// Maps `mapping_size` bytes whose header granule is `base` and whose block
+// (at base + offset) is aligned to `align`.
+LargeHeader* map_large(size_t mapping_size, size_t offset, size_t align) {
+  void* base = nullptr;
+  if (align <= kChunkSize) {
+    base = os::map_aligned(mapping_size, kChunkSize);
+  } else {
+    // The block must be `align`-aligned and sit one granule above the header:
+    // map with room for `align`, then trim both ends.
+    const size_t span = mapping_size + align;
+    void* raw = os::map_aligned(span, kChunkSize);
+    if (raw != nullptr) {
+      const uintptr_t r = reinterpret_cast<uintptr_t>(raw);
+      const uintptr_t user = align_up(r + offset, align);
+      const uintptr_t b = user - offset;
+      if (b > r) os::unmap(raw, b - r);
+      const uintptr_t end = r + span, used_end = b + mapping_size;
+      if (end > used_end) os::unmap(reinterpret_cast<void*>(used_end), end - used_end);
+      base = reinterpret_cast<void*>(b);
+    }
+  }
+  if (base == nullptr) return nullptr;
+  g_state.bytes_mapped.fetch_add(mapping_size, MemoryOrder::relaxed);
+  return static_cast<LargeHeader*>(base);
+}
+
+void register_mapping(LargeHeader* h) {
+  const size_t granules = h->mapping_size >> kChunkShift;
+  ChunkRegistry& r = g_state.registry;
+  r.set(h, granules, kGranuleLargeInterior);
+  if (h->user_offset >= kChunkSize) {
+    r.set_one(reinterpret_cast<char*>(h) + kChunkSize, kGranuleLargeBelow);
+  }
+  r.set_one(h, kGranuleLarge);
+}
+
+void unmap_large(LargeHeader* h) {
+  const size_t size = h->mapping_size;
+  g_state.registry.set(h, size >> kChunkShift, kGranuleForeign);
+  g_state.bytes_mapped.fetch_sub(size, MemoryOrder::relaxed);
+  os::unmap(h, size);
+}
+
+}  // namespace
+
+LargeHeader* LargeCache::take(size_t granules) noexcept {
+  if (bytes_.load(MemoryOrder::relaxed) == 0) return nullptr;
+  for (auto& slot : slots_) {
+    uintptr_t v = slot.load(MemoryOrder::relaxed);
+    if (v == 0) continue;
+    const size_t g = v & kGranuleBits;
+    if (g < granules || g > granules + granules / 4) continue;
+    // Linearization point: the CAS emptying the slot; acquire pairs with
+    // put()'s release so the header written before caching is visible.
+    if (slot.compare_exchange_strong(v, 0, MemoryOrder::acquire, MemoryOrder::relaxed)) {
+      bytes_.fetch_sub(g << kChunkShift, MemoryOrder::relaxed);
+      return reinterpret_cast<LargeHeader*>(v & ~kGranuleBits);
+    }
+  }
+  return nullptr;
+}
+
+bool LargeCache::put(LargeHeader* h, size_t limit) noexcept {
+  const size_t granules = h->mapping_size >> kChunkShift;
+  if (granules > kGranuleBits) return false;
+  const uint64_t size = h->mapping_size;
+  // Reserve the bytes first so concurrent puts cannot overshoot the limit.
+  if (bytes_.fetch_add(size, MemoryOrder::relaxed) + size > limit) {
+    bytes_.fetch_sub(size, MemoryOrder::relaxed);
+    return false;
+  }
+  const uintptr_t v = reinterpret_cast<uintptr_t>(h) | granules;
+  for (auto& slot : slots_) {
+    uintptr_t expected = 0;
+    // Linearization point: the CAS filling an empty slot (release).
+    if (slot.load(MemoryOrder::relaxed) == 0 &&
+        slot.compare_exchange_strong(expected, v, MemoryOrder::release, MemoryOrder::relaxed)) {
+      return true;
+    }
+  }
+  bytes_.fetch_sub(size, MemoryOrder::relaxed);
+  return false;
+}
+
+uint64_t LargeCache::cached_bytes() const noexcept { return bytes_.load(MemoryOrder::relaxed); }
+
+void* large_alloc(size_t size, size_t align, bool zero) noexcept {
+  const size_t offset = align >= kChunkSize ? kChunkSize : (align > kHeaderRoom ? align : kHeaderRoom);
+  if (size > (size_t{1} << kAddressBits) - offset - kChunkSize) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  const size_t mapping_size = align_up(size + offset, kChunkSize);
+  LargeHeader* h = nullptr;
+  bool fresh = false;
+  if (align <= kChunkSize) h = g_state.large.take(mapping_size >> kChunkShift);
+  if (h == nullptr) {
+    h = map_large(mapping_size, offset, align);
+    if (h == nullptr) {
+      errno = ENOMEM;
+      return nullptr;
+    }
+    fresh = true;
+    h->mapping_size = mapping_size;
+  }
+  h->user_offset = offset;
+  h->requested = size;
+  h->magic = kLargeMagic ^ reinterpret_cast<uintptr_t>(h);
+  char* user = reinterpret_cast<char*>(h) + offset;
+  if (fresh) {
+    register_mapping(h);
+  } else {
+    // A cached mapping may carry an older block's offset marks.
+    register_mapping(h);
+    if (zero) memset(user, 0, size);
+  }
+  g_live_bytes.fetch_add(h->mapping_size, MemoryOrder::relaxed);
+  g_live_count.fetch_add(1, MemoryOrder::relaxed);
+  return user;
+}
+
+void large_free(LargeHeader* h) noexcept {
+  g_live_bytes.fetch_sub(h->mapping_size, MemoryOrder::relaxed);
+  g_live_count.fetch_sub(1, MemoryOrder::relaxed);
+  h->magic = kLargeFreedMagic;
+  // Give back what the block touched beyond its first granule; keep the
+  // cheap-to-reuse head resident.
+  if (h->mapping_size > kChunkSize && g_state.config.mem_diet != 0) {
+    os::decommit(reinterpret_cast<char*>(h) + kChunkSize, h->mapping_size - kChunkSize);
+  }
+  if (h->user_offset >= kChunkSize || !g_state.large.put(h, g_state.config.large_cache_limit)) {
+    unmap_large(h);
+  }
+}
+
+size_t large_usable_size(const LargeHeader* h) noexcept { return h->mapping_size - h->user_offset; }
+
+void* large_try_resize_in_place(LargeHeader* h, size_t new_size) noexcept {
+  if (new_size > large_usable_size(h)) return nullptr;
+  h->requested = new_size;
+  return reinterpret_cast<char*>(h) + h->user_offset;
+}
+
+LargeHeader* large_header_of(const void* p, bool header_below) noexcept {
+  uintptr_t granule = reinterpret_cast<uintptr_t>(p) & ~kChunkMask;
+  if (header_below) granule -= kChunkSize;
+  auto* h = reinterpret_cast<LargeHeader*>(granule);
+  // A cached (freed) header is returned too: the caller reports the double
+  // free by its magic.
+  if (h->magic != kLargeFreedMagic && h->magic != (kLargeMagic ^ granule)) return nullptr;
+  if (granule + h->user_offset != reinterpret_cast<uintptr_t>(p)) return nullptr;
+  return h;
+}
+
+uint64_t large_live_bytes() noexcept { return g_live_bytes.load(MemoryOrder::relaxed); }
+uint64_t large_live_count() noexcept { return g_live_count.load(MemoryOrder::relaxed); }
+
+}  // namespace hakmem

@@ -1,0 +1,47 @@
+// The operating-system layer: address space, page return and raw output.
+// Nothing here allocates through malloc.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hakmem::os {
+
+// Maps `size` bytes (a multiple of the page size) of zeroed, read-write
+// memory whose start is aligned to `align` (a power of two >= page size).
+// Returns nullptr on failure (errno set by mmap).
+void* map_aligned(size_t size, size_t align) noexcept;
+void unmap(void* p, size_t size) noexcept;
+// Gives the pages back to the OS; they read as zero when next touched.
+void decommit(void* p, size_t size) noexcept;
+// Reserves address space that is touched lazily (MAP_NORESERVE).
+void* reserve(size_t size) noexcept;
+
+// Resident set size of the whole process in bytes (from /proc/self/statm),
+// or 0 if unavailable.
+size_t process_resident_bytes() noexcept;
+
+// Writes everything to fd, retrying on EINTR; never allocates.
+void write_all(int fd, const char* s, size_t n) noexcept;
+
+// 64 random bits (getrandom, falling back to the time stamp counter).
+uint64_t random_u64() noexcept;
+
+// A fixed-capacity line builder on the stack, for messages written with
+// write(2). Appends silently truncate at capacity.
+class Line {
+ public:
+  Line& str(const char* s) noexcept;
+  Line& u64(uint64_t v) noexcept;
+  Line& hex(uintptr_t v) noexcept;
+  Line& ch(char c) noexcept;
+  void write_to(int fd) noexcept { write_all(fd, buf_, len_); }
+  const char* data() const noexcept { return buf_; }
+  size_t size() const noexcept { return len_; }
+
+ private:
+  char buf_[512];
+  size_t len_ = 0;
+};
+
+}  // namespace hakmem::os

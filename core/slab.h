@@ -1,0 +1,137 @@
+// A slab: a 64 KiB run of equal-size blocks, owned by at most one thread.
+//
+// Ownership comes from the chunk's bitmaps (chunk.h): a thread owns a slab
+// between a successful claim of its bit and the release of that bit. Fields
+// marked "owner" are touched only by the current owner; ownership changes
+// hands through the bitmaps' release/acquire pairs, so those fields need no
+// atomics. Fields any thread may touch are atomics.
+//
+// Other threads free blocks into `remote` (a RemoteFreeList); the owner moves
+// them to its own free list with one exchange (drain_remote). A dying owner
+// abandons a slab that still has live blocks; remote frees keep arriving on
+// `remote` and the next owner (the adopter) drains them, so none is lost.
+//
+// The type is a template over the atomics policy so the abandonment/adoption
+// protocol can be model-checked with Relacy (model_checks/).
+#pragma once
+
+#include <cstdint>
+
+#include "lockfree/default_atomics.h"
+#include "lockfree/remote_free_list.h"
+
+namespace hakmem {
+
+// A free block's first two words. `remote_next` links it on whichever free
+// list holds it (the name is the one RemoteFreeList requires). `free_tag`
+// holds tag_for(block) while the block is free and anything else while it is
+// live; a free that finds the tag already set is a double free.
+template <class P>
+struct BasicFreeBlock {
+  typename P::template Var<BasicFreeBlock*> remote_next;
+  typename P::template Var<uintptr_t> free_tag;
+};
+
+enum SlabState : uint8_t {
+  kSlabFree = 0,       // its bit is set in the chunk's free bitmap
+  kSlabOwned = 1,      // a live thread allocates from it
+  kSlabAbandoned = 2,  // its owner exited with live blocks; adoptable bit set
+};
+
+// Which of its owner's lists a slab is on (see thread_heap.h).
+enum SlabList : uint8_t { kOnNoList = 0, kOnPartialList = 1, kOnFullList = 2 };
+
+template <class P, class Heap>
+struct alignas(64) BasicSlab {
+  using Block = BasicFreeBlock<P>;
+  template <class T>
+  using Var = typename P::template Var<T>;
+  template <class T>
+  using Atomic = typename P::template Atomic<T>;
+  using MO = lockfree::MemoryOrder;
+
+  // --- shared ---
+  // The owning heap, or null. Written by the owner (relaxed: it is only
+  // compared against the reader's own heap, and a thread always sees its own
+  // latest write, so a stale value can never make a non-owner think it owns
+  // the slab); read by every free to choose the local or the remote path.
+  Atomic<Heap*> owner{nullptr};
+  Atomic<uint8_t> state{kSlabFree};
+  // Blocks handed out and not yet back on `free`. Only the owner changes it
+  // (plain load + store, no RMW); statistics read it relaxed.
+  Atomic<uint32_t> used{0};
+  lockfree::RemoteFreeList<Block, P> remote;
+
+  // --- owner ---
+  Var<Block*> free{nullptr};   // blocks ready to hand out
+  Var<uintptr_t> carve{0};     // next never-used block
+  Var<uintptr_t> carve_end{0};
+  Var<BasicSlab*> prev{nullptr}, next{nullptr};
+  Var<uint8_t> list{kOnNoList};
+  Var<uint8_t> dirty{0};  // pages may be resident (not decommitted)
+
+  uint32_t used_count() const { return used.load(MO::relaxed); }
+  void set_used(uint32_t n) { used.store(n, MO::relaxed); }
+
+  // Owner: the next free block, or null.
+  Block* pop() {
+    Block* b = free.load();
+    if (b != nullptr) {
+      free.store(b->remote_next.load());
+      b->free_tag.store(0);
+      set_used(used_count() + 1);
+    }
+    return b;
+  }
+
+  // Owner: puts a block back. Returns the new number of used blocks.
+  uint32_t push_local(Block* b, uintptr_t tag) {
+    b->free_tag.store(tag);
+    b->remote_next.store(free.load());
+    free.store(b);
+    const uint32_t n = used_count() - 1;
+    set_used(n);
+    return n;
+  }
+
+  // Any non-owner thread. Returns true if the remote list was empty.
+  bool push_remote(Block* b, uintptr_t tag) {
+    b->free_tag.store(tag);
+    return remote.push(b);
+  }
+
+  // Owner: moves every remotely freed block onto `free`. Returns how many.
+  uint32_t drain_remote() {
+    Block* chain = remote.take_all();
+    if (chain == nullptr) return 0;
+    uint32_t n = 1;
+    Block* last = chain;
+    for (Block* b = last->remote_next.load(); b != nullptr; b = b->remote_next.load()) {
+      last = b;
+      ++n;
+    }
+    last->remote_next.store(free.load());
+    free.store(chain);
+    set_used(used_count() - n);
+    return n;
+  }
+
+  // Owner: becomes owner of a slab it just claimed from a bitmap (the claim
+  // was the acquire that makes the previous owner's writes visible).
+  void take_ownership(Heap* heap) {
+    state.store(kSlabOwned, MO::relaxed);
+    owner.store(heap, MO::relaxed);
+    prev.store(nullptr);
+    next.store(nullptr);
+    list.store(kOnNoList);
+  }
+
+  // Owner: gives up ownership; the caller then sets the slab's bit in the
+  // free or the adoptable bitmap (a release, publishing the fields above).
+  void give_up_ownership(SlabState new_state) {
+    owner.store(nullptr, MO::relaxed);
+    state.store(new_state, MO::relaxed);
+  }
+};
+
+}  // namespace hakmem

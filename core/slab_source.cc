@@ -1,0 +1,190 @@
+#include "core/slab_source.h"
+
+#include <new>
+
+#include "core/global_state.h"
+#include "core/os.h"
+
+namespace hakmem {
+namespace {
+
+using lockfree::MemoryOrder;
+
+// Resets an owned slab whose blocks are all free to "never used": blocks are
+// carved lazily from its area again.
+void prepare_fresh(Slab* s, Chunk* c, unsigned i) {
+  const uintptr_t begin = slab_area_begin(c, i);
+  s->free.store(nullptr);
+  s->carve.store(begin);
+  s->carve_end.store(begin + uintptr_t(slab_capacity(c, i)) * c->block_size);
+  s->set_used(0);
+  if (s->dirty.load()) g_state.dirty_bytes.fetch_sub(kSlabSize, MemoryOrder::relaxed);
+  s->dirty.store(1);
+}
+
+Slab* own(ThreadHeap* heap, Chunk* c, unsigned i) {
+  Slab* s = &c->slabs[i];
+  s->take_ownership(heap);
+  g_state.classes[c->size_class].slabs_owned.fetch_add(1, MemoryOrder::relaxed);
+  return s;
+}
+
+// Maps and initialises a chunk of `cls` and registers it; the caller links
+// it. Slabs whose bits are set in `free_bits` start free.
+Chunk* new_chunk(unsigned cls, uint32_t free_bits) {
+  void* mem = os::map_aligned(kChunkSize, kChunkSize);
+  if (mem == nullptr) return nullptr;
+  g_state.bytes_mapped.fetch_add(kChunkSize, MemoryOrder::relaxed);
+  Chunk* c = new (mem) Chunk();
+  c->magic = kChunkMagic ^ reinterpret_cast<uintptr_t>(c);
+  c->size_class = cls;
+  c->block_size = uint32_t(class_to_size(cls));
+  c->reciprocal = ((uint64_t{1} << 32) + c->block_size - 1) / c->block_size;
+  c->free_slabs.initialize(free_bits);
+  g_state.registry.set_one(c, kGranuleChunk);
+  return c;
+}
+
+void link_chunk(unsigned cls, Chunk* c) {
+  ClassHead& head = g_state.classes[cls];
+  const uint64_t position = head.chunks.append(c);
+  if (g_state.config.log) {
+    os::Line()
+        .str("hakmem: class ")
+        .u64(cls)
+        .str(" (")
+        .u64(class_to_size(cls))
+        .str(" B): ")
+        .u64(position + 1)
+        .str(position == 0 ? " chunk\n" : " chunks\n")
+        .write_to(2);
+  }
+}
+
+Slab* claim_free_in(ThreadHeap* heap, Chunk* c) {
+  if (c->free_slabs.snapshot() == 0) return nullptr;
+  const int i = c->free_slabs.claim_any();
+  if (i < 0) return nullptr;
+  g_state.classes[c->size_class].free_slabs.fetch_sub(1, MemoryOrder::relaxed);
+  Slab* s = own(heap, c, unsigned(i));
+  prepare_fresh(s, c, unsigned(i));
+  return s;
+}
+
+bool has_blocks(Slab* s) { return s->free.load() != nullptr || s->carve.load() < s->carve_end.load(); }
+
+}  // namespace
+
+Slab* acquire_slab(ThreadHeap* heap, unsigned cls) noexcept {
+  ClassHead& head = g_state.classes[cls];
+  ClassCache& cc = heap->classes[cls];
+
+  // 1. Adopt what exited threads left behind, so their memory is reused.
+  if (head.adoptable_slabs.load(MemoryOrder::relaxed) > 0) {
+    for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
+      int i;
+      while (c->adoptable_slabs.snapshot() != 0 && (i = c->adoptable_slabs.claim_any()) >= 0) {
+        head.adoptable_slabs.fetch_sub(1, MemoryOrder::relaxed);
+        head.adoptions.fetch_add(1, MemoryOrder::relaxed);
+        Slab* s = own(heap, c, unsigned(i));
+        s->drain_remote();
+        if (has_blocks(s)) return s;
+        slab_list_push(cc, s, kOnFullList);  // every block still live
+      }
+    }
+  }
+
+  // 2. A free slab: first in the current chunk, then anywhere.
+  if (head.free_slabs.load(MemoryOrder::relaxed) > 0) {
+    if (Chunk* c = head.chunks.current()) {
+      if (Slab* s = claim_free_in(heap, c)) return s;
+    }
+    for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
+      if (Slab* s = claim_free_in(heap, c)) return s;
+    }
+  }
+
+  // 3. Expand: a new chunk whose slab 0 is ours before anyone can see it.
+  Chunk* c = new_chunk(cls, ~uint32_t{1});
+  if (c == nullptr) return nullptr;
+  Slab* s = own(heap, c, 0);
+  prepare_fresh(s, c, 0);
+  head.free_slabs.fetch_add(kSlabsPerChunk - 1, MemoryOrder::relaxed);
+  link_chunk(cls, c);
+  return s;
+}
+
+void release_slab(Slab* s) noexcept {
+  Chunk* c = chunk_of_slab(s);
+  const unsigned i = index_of_slab(c, s);
+  ClassHead& head = g_state.classes[c->size_class];
+  s->give_up_ownership(kSlabFree);
+  s->free.store(nullptr);
+  s->set_used(0);
+  // Memory-return policy (README, "Returning memory"): keep up to
+  // HAKMEM_DIRTY_MB of free slabs resident for quick reuse, return the rest.
+  const uint8_t diet = g_state.config.mem_diet;
+  bool decommit = diet == 2;
+  if (diet == 1 && s->dirty.load()) {
+    const uint64_t dirty = g_state.dirty_bytes.fetch_add(kSlabSize, MemoryOrder::relaxed);
+    if (dirty + kSlabSize > g_state.config.dirty_limit) {
+      g_state.dirty_bytes.fetch_sub(kSlabSize, MemoryOrder::relaxed);
+      decommit = true;
+    }
+  } else if (diet == 0 && s->dirty.load()) {
+    g_state.dirty_bytes.fetch_add(kSlabSize, MemoryOrder::relaxed);
+  }
+  if (decommit) {
+    const uintptr_t begin = slab_area_begin(c, i);
+    os::decommit(reinterpret_cast<void*>(begin), slab_area_end(c, i) - begin);
+    s->dirty.store(0);
+  }
+  head.slabs_owned.fetch_sub(1, MemoryOrder::relaxed);
+  head.free_slabs.fetch_add(1, MemoryOrder::relaxed);
+  c->free_slabs.release(i);  // linearization point (release): the slab is claimable
+}
+
+void abandon_slab(Slab* s) noexcept {
+  Chunk* c = chunk_of_slab(s);
+  ClassHead& head = g_state.classes[c->size_class];
+  s->give_up_ownership(kSlabAbandoned);
+  head.slabs_owned.fetch_sub(1, MemoryOrder::relaxed);
+  head.adoptable_slabs.fetch_add(1, MemoryOrder::relaxed);
+  c->adoptable_slabs.release(index_of_slab(c, s));  // release: publishes the owner's fields
+}
+
+unsigned collect_abandoned(ThreadHeap* heap, unsigned cls) noexcept {
+  ClassHead& head = g_state.classes[cls];
+  if (head.adoptable_slabs.load(MemoryOrder::relaxed) == 0) return 0;
+  unsigned released = 0;
+  for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
+    uint32_t bits = c->adoptable_slabs.snapshot();
+    while (bits != 0) {
+      const unsigned i = unsigned(__builtin_ctz(bits));
+      bits &= bits - 1;
+      if (!c->adoptable_slabs.claim(i)) continue;
+      head.adoptable_slabs.fetch_sub(1, MemoryOrder::relaxed);
+      Slab* s = own(heap, c, i);
+      s->drain_remote();
+      if (s->used_count() == 0) {
+        release_slab(s);
+        ++released;
+      } else {
+        abandon_slab(s);
+      }
+    }
+  }
+  return released;
+}
+
+bool prewarm_class(unsigned cls, unsigned chunks) noexcept {
+  for (unsigned n = 0; n < chunks; ++n) {
+    Chunk* c = new_chunk(cls, ~uint32_t{0});
+    if (c == nullptr) return false;
+    g_state.classes[cls].free_slabs.fetch_add(kSlabsPerChunk, MemoryOrder::relaxed);
+    link_chunk(cls, c);
+  }
+  return true;
+}
+
+}  // namespace hakmem

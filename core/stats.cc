@@ -1,0 +1,107 @@
+// Statistics: hak_get_stats, hak_print_stats and HAKMEM_STATS=1 at exit.
+// Counters are read relaxed while other threads run, so a snapshot is
+// approximate under load and exact once threads are quiescent.
+#include <string.h>
+
+#include "core/global_state.h"
+#include "core/hakmem.h"
+#include "core/os.h"
+
+using namespace hakmem;
+using lockfree::MemoryOrder;
+
+extern "C" int hak_get_stats(struct hak_stats* out) {
+  if (out == nullptr || out->version != HAK_STATS_VERSION) return -1;
+  memset(out, 0, sizeof(*out));
+  out->version = HAK_STATS_VERSION;
+  out->num_classes = kNumClasses;
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    ClassHead& head = g_state.classes[cls];
+    hak_class_stats& cs = out->classes[cls];
+    cs.block_size = class_to_size(cls);
+    cs.chunks = head.chunks.count();
+    cs.adoptions = head.adoptions.load(MemoryOrder::relaxed);
+    cs.remote_frees = head.remote_frees_of_exited_threads.load(MemoryOrder::relaxed);
+    for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
+      const uint32_t free_bits = c->free_slabs.snapshot();
+      for (unsigned i = 0; i < kSlabsPerChunk; ++i) {
+        if ((free_bits >> i) & 1) continue;
+        const Slab& s = c->slabs[i];
+        if (s.state.load(MemoryOrder::relaxed) == kSlabFree) continue;
+        ++cs.slabs_in_use;
+        cs.live_blocks += s.used_count();
+      }
+    }
+  }
+  g_state.heaps.for_each_live([out](ThreadHeap* h) {
+    for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+      out->classes[cls].remote_frees += h->remote_frees[cls].load(MemoryOrder::relaxed);
+    }
+  });
+  out->bytes_mapped = g_state.bytes_mapped.load(MemoryOrder::relaxed);
+  out->bytes_dirty_free = g_state.dirty_bytes.load(MemoryOrder::relaxed);
+  out->large_live_blocks = large_live_count();
+  out->large_live_bytes = large_live_bytes();
+  out->large_cached_bytes = g_state.large.cached_bytes();
+  out->process_resident_bytes = os::process_resident_bytes();
+  out->threads_started = g_state.threads_started.load(MemoryOrder::relaxed);
+  out->threads_exited = g_state.threads_exited.load(MemoryOrder::relaxed);
+  return 0;
+}
+
+extern "C" void hak_print_stats(int fd) {
+  hak_stats st;
+  st.version = HAK_STATS_VERSION;
+  if (hak_get_stats(&st) != 0) return;
+  os::Line().str("hakmem statistics\n").write_to(fd);
+  os::Line()
+      .str("class  block_size  chunks  slabs_in_use  live_blocks  remote_frees  adoptions\n")
+      .write_to(fd);
+  for (unsigned cls = 0; cls < st.num_classes; ++cls) {
+    const hak_class_stats& c = st.classes[cls];
+    if (c.chunks == 0) continue;
+    os::Line()
+        .u64(cls)
+        .str("  ")
+        .u64(c.block_size)
+        .str("  ")
+        .u64(c.chunks)
+        .str("  ")
+        .u64(c.slabs_in_use)
+        .str("  ")
+        .u64(c.live_blocks)
+        .str("  ")
+        .u64(c.remote_frees)
+        .str("  ")
+        .u64(c.adoptions)
+        .ch('\n')
+        .write_to(fd);
+  }
+  os::Line()
+      .str("bytes mapped ")
+      .u64(st.bytes_mapped)
+      .str(", free slabs resident ")
+      .u64(st.bytes_dirty_free)
+      .str(", large live ")
+      .u64(st.large_live_blocks)
+      .str(" blocks / ")
+      .u64(st.large_live_bytes)
+      .str(" bytes, large cached ")
+      .u64(st.large_cached_bytes)
+      .str(" bytes, process resident ")
+      .u64(st.process_resident_bytes)
+      .str(", threads ")
+      .u64(st.threads_started)
+      .str(" started / ")
+      .u64(st.threads_exited)
+      .str(" exited\n")
+      .write_to(fd);
+}
+
+namespace {
+__attribute__((destructor)) void print_stats_at_exit() {
+  if (g_state.init_state.load(MemoryOrder::acquire) == 2 && g_state.config.stats) {
+    hak_print_stats(2);
+  }
+}
+}  // namespace

@@ -1,0 +1,97 @@
+// ThreadHeap: one thread's slabs, per size class.
+//
+// For each class a heap has a `current` slab it allocates from, a `partial`
+// list of other owned slabs with free blocks and a `full` list of owned
+// slabs with none. All of it is touched by the owning thread only, so the
+// owner's malloc and free use no atomic read-modify-write.
+//
+// Heaps live in HeapPool pages (mmap'd, never unmapped) and are reused after
+// their thread exits, so a pointer to a heap stays dereferenceable forever;
+// remote freers rely on that when they bump `remote_hint`.
+#pragma once
+
+#include <cstdint>
+
+#include "core/chunk.h"
+#include "core/size_classes.h"
+#include "lockfree/default_atomics.h"
+
+namespace hakmem {
+
+struct ClassCache {
+  Slab* current;  // never null: the shared empty slab when there is none
+  Slab* partial;  // head of a doubly linked list through Slab::prev/next
+  Slab* full;
+  uint32_t refills;
+  uint64_t remote_hint_seen;
+  bool used;  // this heap ever allocated from the class
+};
+
+struct ThreadHeap {
+  using Counter = lockfree::DefaultAtomics::Atomic<uint64_t>;
+
+  ClassCache classes[kNumClasses];
+
+  // Bumped (relaxed RMW) by a remote freer whose push found a slab's remote
+  // list empty; the owner rescans its full slabs when it changed.
+  Counter remote_hint{0};
+
+  // Statistics, written by the owner with relaxed load+store (no RMW) and
+  // read by hak_get_stats from any thread.
+  Counter remote_frees[kNumClasses];
+
+  // Position in the pool (see heap_pool.h).
+  uint32_t pool_page_slot;
+  void* pool_page;
+  bool alive;
+};
+
+// The shared stand-in for "no current slab": its free list is always empty,
+// so the fast path needs no null check. Never written.
+Slab* empty_slab();
+
+inline void bump(ThreadHeap::Counter& c, uint64_t by = 1) {
+  c.store(c.load(lockfree::MemoryOrder::relaxed) + by, lockfree::MemoryOrder::relaxed);
+}
+
+}  // namespace hakmem
+
+namespace hakmem {
+
+// Owner-only doubly linked lists of slabs (ClassCache::partial / full).
+inline Slab*& slab_list_head(ClassCache& cc, uint8_t which) {
+  return which == kOnPartialList ? cc.partial : cc.full;
+}
+
+inline void slab_list_push(ClassCache& cc, Slab* s, SlabList which) {
+  Slab*& head = slab_list_head(cc, which);
+  s->prev.store(nullptr);
+  s->next.store(head);
+  if (head != nullptr) head->prev.store(s);
+  head = s;
+  s->list.store(which);
+}
+
+inline void slab_list_remove(ClassCache& cc, Slab* s) {
+  const uint8_t which = s->list.load();
+  if (which == kOnNoList) return;
+  Slab* prev = s->prev.load();
+  Slab* next = s->next.load();
+  if (prev != nullptr) {
+    prev->next.store(next);
+  } else {
+    slab_list_head(cc, which) = next;
+  }
+  if (next != nullptr) next->prev.store(prev);
+  s->prev.store(nullptr);
+  s->next.store(nullptr);
+  s->list.store(kOnNoList);
+}
+
+inline Slab* slab_list_pop(ClassCache& cc, SlabList which) {
+  Slab* s = slab_list_head(cc, which);
+  if (s != nullptr) slab_list_remove(cc, s);
+  return s;
+}
+
+}  // namespace hakmem
