@@ -32,9 +32,6 @@ struct BasicChunk : lockfree::ChunkListHook<BasicChunk<P, Heap>, P> {
   uint64_t magic;  // kChunkMagic ^ address of the chunk
   uint32_t size_class;
   uint32_t block_size;
-  // ceil(2^32 / block_size): offset * reciprocal >> 32 == offset / block_size
-  // for every offset below 2^16 (block sizes are below 2^16).
-  uint64_t reciprocal;
 
   // Bit i set: slab i may be claimed fresh (it has no live blocks).
   lockfree::SlabBitmap<P> free_slabs{0};
@@ -66,6 +63,7 @@ inline uintptr_t slab_area_end(const Chunk* c, unsigned i) {
 inline unsigned slab_capacity(const Chunk* c, unsigned i) {
   return unsigned((slab_area_end(c, i) - slab_area_begin(c, i)) / c->block_size);
 }
+inline unsigned slab_capacity(const Slab* s) { return s->area_bytes / s->block_size; }
 inline unsigned index_of_slab(const Chunk* c, const Slab* s) { return unsigned(s - c->slabs); }
 
 }  // namespace hakmem

@@ -50,25 +50,52 @@ struct alignas(64) BasicSlab {
   using Atomic = typename P::template Atomic<T>;
   using MO = lockfree::MemoryOrder;
 
-  // --- shared ---
+  // --- first cache line: everything the owner's malloc and free touch ---
   // The owning heap, or null. Written by the owner (relaxed: it is only
   // compared against the reader's own heap, and a thread always sees its own
   // latest write, so a stale value can never make a non-owner think it owns
   // the slab); read by every free to choose the local or the remote path.
   Atomic<Heap*> owner{nullptr};
-  Atomic<uint8_t> state{kSlabFree};
   // Blocks handed out and not yet back on `free`. Only the owner changes it
   // (plain load + store, no RMW); statistics read it relaxed.
   Atomic<uint32_t> used{0};
-  lockfree::RemoteFreeList<Block, P> remote;
+  Atomic<uint8_t> state{kSlabFree};
+  Var<uint8_t> list{kOnNoList};  // owner: which heap list holds the slab
+  Var<Block*> free{nullptr};     // owner: blocks ready to hand out
+  // Block geometry, constant once the chunk is published: blocks start at
+  // area_begin + k * block_size for k * block_size < area_bytes.
+  uintptr_t area_begin = 0;
+  uint32_t area_bytes = 0;
+  uint32_t block_size = 0;
+  // ceil(2^32 / block_size): for offsets below 2^16,
+  // (offset * reciprocal) >> 32 == offset / block_size, without a divide.
+  uint32_t reciprocal = 0;
 
-  // --- owner ---
-  Var<Block*> free{nullptr};   // blocks ready to hand out
-  Var<uintptr_t> carve{0};     // next never-used block
+  // --- second cache line: owner fields of the slow paths ---
+  alignas(64) Var<uintptr_t> carve{0};  // next never-used block
   Var<uintptr_t> carve_end{0};
-  Var<BasicSlab*> prev{nullptr}, next{nullptr};
-  Var<uint8_t> list{kOnNoList};
+  Var<BasicSlab*> prev{nullptr}, next{nullptr};  // owner's heap list
   Var<uint8_t> dirty{0};  // pages may be resident (not decommitted)
+
+  // --- third cache line, written by remote freers: their pushes do not
+  // bounce the owner's lines ---
+  alignas(64) lockfree::RemoteFreeList<Block, P> remote;
+
+  void set_geometry(uintptr_t begin, uint32_t capacity, uint32_t size) {
+    area_begin = begin;
+    area_bytes = capacity * size;
+    block_size = size;
+    reciprocal = uint32_t(((uint64_t{1} << 32) + size - 1) / size);
+  }
+
+  // The block starting exactly at p, or null if p is not a block start.
+  Block* block_at(const void* p) const {
+    const uintptr_t off = reinterpret_cast<uintptr_t>(p) - area_begin;  // wraps below
+    if (off >= area_bytes) return nullptr;
+    const uint64_t index = (off * uint64_t{reciprocal}) >> 32;
+    if (index * block_size != off) return nullptr;
+    return reinterpret_cast<Block*>(const_cast<void*>(p));
+  }
 
   uint32_t used_count() const { return used.load(MO::relaxed); }
   void set_used(uint32_t n) { used.store(n, MO::relaxed); }

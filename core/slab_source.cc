@@ -13,10 +13,11 @@ using lockfree::MemoryOrder;
 // Resets an owned slab whose blocks are all free to "never used": blocks are
 // carved lazily from its area again.
 void prepare_fresh(Slab* s, Chunk* c, unsigned i) {
-  const uintptr_t begin = slab_area_begin(c, i);
+  (void)c;
+  (void)i;
   s->free.store(nullptr);
-  s->carve.store(begin);
-  s->carve_end.store(begin + uintptr_t(slab_capacity(c, i)) * c->block_size);
+  s->carve.store(s->area_begin);
+  s->carve_end.store(s->area_begin + s->area_bytes);
   s->set_used(0);
   if (s->dirty.load()) g_state.dirty_bytes.fetch_sub(kSlabSize, MemoryOrder::relaxed);
   s->dirty.store(1);
@@ -39,7 +40,9 @@ Chunk* new_chunk(unsigned cls, uint32_t free_bits) {
   c->magic = kChunkMagic ^ reinterpret_cast<uintptr_t>(c);
   c->size_class = cls;
   c->block_size = uint32_t(class_to_size(cls));
-  c->reciprocal = ((uint64_t{1} << 32) + c->block_size - 1) / c->block_size;
+  for (unsigned i = 0; i < kSlabsPerChunk; ++i) {
+    c->slabs[i].set_geometry(slab_area_begin(c, i), slab_capacity(c, i), c->block_size);
+  }
   c->free_slabs.initialize(free_bits);
   g_state.registry.set_one(c, kGranuleChunk);
   return c;
