@@ -438,6 +438,7 @@ void* hak_realloc(void* p, size_t size) {
     old_usable = h->requested;
     if (size > kMaxSmallSize) {
       if (void* q = large_try_resize_in_place(h, size)) return q;
+      if (void* q = large_grow(h, size)) return q;
     }
   } else {
     report_heap_error(kind == kGranuleForeign ? HeapError::kNotOurs : HeapError::kInterior,

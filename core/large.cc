@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/global_state.h"
 #include "core/os.h"
@@ -161,6 +162,34 @@ void* large_try_resize_in_place(LargeHeader* h, size_t new_size) noexcept {
   if (new_size > large_usable_size(h)) return nullptr;
   h->requested = new_size;
   return reinterpret_cast<char*>(h) + h->user_offset;
+}
+
+void* large_grow(LargeHeader* h, size_t new_size) noexcept {
+  // Move the pages instead of copying them: reserve a granule-aligned window
+  // of the new size, then mremap the old mapping onto its start (the kernel
+  // replaces the reservation). The block keeps its offset in the mapping.
+  if (h->user_offset >= kChunkSize) return nullptr;  // over-aligned: copy instead
+  const size_t offset = h->user_offset;
+  if (new_size > (size_t{1} << kAddressBits) - offset - kChunkSize) return nullptr;
+  const size_t old_size = h->mapping_size;
+  // 25% headroom so a block grown step by step moves rarely.
+  const size_t mapping_size = align_up(offset + new_size + new_size / 4, kChunkSize);
+  void* target = os::map_aligned(mapping_size, kChunkSize);
+  if (target == nullptr) return nullptr;
+  void* moved = mremap(h, old_size, mapping_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+  if (moved == MAP_FAILED) {
+    os::unmap(target, mapping_size);
+    return nullptr;
+  }
+  g_state.registry.set(h, old_size >> kChunkShift, kGranuleForeign);
+  auto* nh = static_cast<LargeHeader*>(moved);
+  nh->mapping_size = mapping_size;
+  nh->requested = new_size;
+  nh->magic = kLargeMagic ^ reinterpret_cast<uintptr_t>(nh);
+  register_mapping(nh);
+  g_state.bytes_mapped.fetch_add(mapping_size - old_size, MemoryOrder::relaxed);
+  g_live_bytes.fetch_add(mapping_size - old_size, MemoryOrder::relaxed);
+  return reinterpret_cast<char*>(nh) + offset;
 }
 
 LargeHeader* large_header_of(const void* p, bool header_below) noexcept {

@@ -51,6 +51,10 @@ size_t large_usable_size(const LargeHeader* h) noexcept;
 // Resizes in place when the mapping has room; null if it has not.
 void* large_try_resize_in_place(LargeHeader* h, size_t new_size) noexcept;
 
+// Grows a block by moving its pages to a larger mapping (mremap, no copy).
+// Returns the block's new address, or null (the block is then unchanged).
+void* large_grow(LargeHeader* h, size_t new_size) noexcept;
+
 // For a pointer the registry attributes to a large mapping: its header if the
 // pointer is exactly a live or cached block's start, else null.
 LargeHeader* large_header_of(const void* p, bool header_below) noexcept;
