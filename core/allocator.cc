@@ -41,8 +41,8 @@ void free_slow(void* p, const char* function, size_t size, size_t alignment) noe
 
 // ---------------------------------------------------------------- hot path
 
-inline void* small_alloc(ThreadHeap* heap, unsigned cls) noexcept {
-  Slab* s = heap->classes[cls].current;
+__attribute__((always_inline)) inline void* small_alloc(ThreadHeap* heap, unsigned cls) noexcept {
+  Slab* s = heap->current[cls];
   FreeBlock* b = s->free.load();
   if (HAKMEM_LIKELY(b != nullptr)) {
     s->free.store(b->remote_next.load());
@@ -53,7 +53,7 @@ inline void* small_alloc(ThreadHeap* heap, unsigned cls) noexcept {
   return refill_and_alloc(heap, cls);
 }
 
-inline void small_free(void* p, const char* function) noexcept {
+__attribute__((always_inline)) inline void small_free(void* p, const char* function) noexcept {
   Chunk* c = chunk_of(p);
   Slab* s = &c->slabs[slab_index_of(p)];
   FreeBlock* b = s->block_at(p);
@@ -65,7 +65,7 @@ inline void small_free(void* p, const char* function) noexcept {
   ThreadHeap* heap = t_heap;
   if (HAKMEM_LIKELY(heap != nullptr && s->owner.load(MemoryOrder::relaxed) == heap)) {
     const uint32_t used = s->push_local(b, tag);
-    if (HAKMEM_UNLIKELY(used == 0 || s->list.load() == kOnFullList)) {
+    if (HAKMEM_UNLIKELY(used == 0 || (used <= s->unfull_at && s->list.load() == kOnFullList))) {
       local_free_slow(heap, s, used);
     }
     return;
@@ -115,7 +115,8 @@ Slab* next_slab(ThreadHeap* heap, unsigned cls) noexcept {
     Slab* found = nullptr;
     for (Slab* s = cc.full; s != nullptr;) {
       Slab* next = s->next.load();
-      if (!s->remote.empty() && s->drain_remote() > 0) {
+      const bool drained = !s->remote.empty() && s->drain_remote() > 0;
+      if (drained || s->free.load() != nullptr) {
         slab_list_remove(cc, s);
         if (found == nullptr) {
           found = s;
@@ -135,7 +136,7 @@ Slab* next_slab(ThreadHeap* heap, unsigned cls) noexcept {
 void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept {
   ClassCache& cc = heap->classes[cls];
   cc.used = true;
-  Slab* s = cc.current;
+  Slab* s = heap->current[cls];
   if (s != &g_empty_slab) {
     s->drain_remote();
     if (has_free_blocks(s)) return s->pop();
@@ -143,24 +144,25 @@ void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept {
   }
   s = next_slab(heap, cls);
   if (s == nullptr || !has_free_blocks(s)) {
-    cc.current = &g_empty_slab;
+    heap->current[cls] = &g_empty_slab;
     errno = ENOMEM;
     return nullptr;
   }
-  cc.current = s;
+  heap->current[cls] = s;
   return s->pop();
 }
 
 // ---------------------------------------------------------------- free
 
 void local_free_slow(ThreadHeap* heap, Slab* s, uint32_t used) noexcept {
-  ClassCache& cc = heap->classes[chunk_of(s)->size_class];
-  if (s == cc.current) return;  // keep allocating from it, even when empty
+  const unsigned cls = chunk_of(s)->size_class;
+  ClassCache& cc = heap->classes[cls];
+  if (s == heap->current[cls]) return;  // keep allocating from it, even when empty
   slab_list_remove(cc, s);
   if (used == 0) {
     release_slab(s);
   } else {
-    slab_list_push(cc, s, kOnPartialList);  // was full, has a free block now
+    slab_list_push(cc, s, kOnPartialList);  // was full, a quarter is free now
   }
 }
 
@@ -228,8 +230,8 @@ void thread_exit(void* arg) noexcept {
   t_heap = nullptr;  // an allocation from a later destructor makes a new heap
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     ClassCache& cc = heap->classes[cls];
-    if (cc.current != &g_empty_slab) abandon_or_release(cc.current);
-    cc.current = &g_empty_slab;
+    if (heap->current[cls] != &g_empty_slab) abandon_or_release(heap->current[cls]);
+    heap->current[cls] = &g_empty_slab;
     while (Slab* s = slab_list_pop(cc, kOnPartialList)) abandon_or_release(s);
     while (Slab* s = slab_list_pop(cc, kOnFullList)) abandon_or_release(s);
     g_state.classes[cls].remote_frees_of_exited_threads.fetch_add(

@@ -70,6 +70,10 @@ struct alignas(64) BasicSlab {
   // ceil(2^32 / block_size): for offsets below 2^16,
   // (offset * reciprocal) >> 32 == offset / block_size, without a divide.
   uint32_t reciprocal = 0;
+  // A slab on its owner's full list goes back to the partial list only when
+  // its used count falls to this (a quarter of its blocks free), so every
+  // refill from a partial slab yields a batch of blocks, not one.
+  uint32_t unfull_at = 0;
 
   // --- second cache line: owner fields of the slow paths ---
   alignas(64) Var<uintptr_t> carve{0};  // next never-used block
@@ -86,6 +90,7 @@ struct alignas(64) BasicSlab {
     area_bytes = capacity * size;
     block_size = size;
     reciprocal = uint32_t(((uint64_t{1} << 32) + size - 1) / size);
+    unfull_at = capacity - (capacity / 4 > 0 ? capacity / 4 : 1);
   }
 
   // The block starting exactly at p, or null if p is not a block start.
