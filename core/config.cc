@@ -37,6 +37,9 @@ void parse_prewarm(const char* s, Config* c) {
       while (*s >= '0' && *s <= '9') ++s;
     }
     if (chunks > 1024) chunks = 1024;
+    // Keep a size too big for 32 bits too big (it is then ignored as not
+    // small) instead of letting it wrap around to a small one.
+    if (size > UINT32_MAX) size = UINT32_MAX;
     c->prewarm[c->prewarm_count++] = {uint32_t(size), uint32_t(chunks)};
     if (*s != ',') return;
     ++s;

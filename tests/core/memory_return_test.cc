@@ -1,0 +1,187 @@
+// Returning memory to the OS (invariant I5; core/slab_source.cc
+// release_slab, core/large.cc large_free): after a program frees what it
+// allocated, its resident size falls, within the documented policy:
+//   HAKMEM_MEM_DIET=1 (default) keeps at most HAKMEM_DIRTY_MB (16) MiB of
+//   free slabs resident, =2 keeps none, =0 keeps them all.
+// The single-threaded scenarios run in fresh processes so that their
+// measurements start from a clean allocator.
+#include <gtest/gtest.h>
+
+#include <barrier>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "core/hakmem.h"
+#include "tests/core/test_util.h"
+
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+constexpr size_t kTotal = 256 * kMiB;
+// Measurement slack: chunk headers, the registry's pages, stdio, ...
+constexpr size_t kSlack = 8 * kMiB;
+
+hak_stats stats() {
+  hak_stats st;
+  st.version = HAK_STATS_VERSION;
+  hak_get_stats(&st);
+  return st;
+}
+
+// Allocates about `total` bytes of small blocks of three sizes, touching
+// every byte. `ptrs` must be large enough (see pointers_needed).
+size_t pointers_needed(size_t total) { return total / 3 / 64 + total / 3 / 1024 + total / 3 / 16384 + 3; }
+
+size_t allocate_small(size_t total, std::vector<void*>& ptrs, int fill) {
+  size_t n = 0;
+  for (size_t size : {size_t{64}, size_t{1024}, size_t{16384}}) {
+    for (size_t bytes = 0; bytes + size <= total / 3; bytes += size) {
+      void* p = hak_malloc(size);
+      if (p == nullptr) return n;
+      memset(p, fill, size);
+      ptrs[n++] = p;
+    }
+  }
+  return n;
+}
+
+struct Cycle {
+  unsigned long long r0, r1, r2, r3, r4, dirty, mapped1, mapped3, stats_rss;
+};
+
+// One allocate / free-all / allocate / free-all cycle. Prints the numbers.
+HAKMEM_CHILD(rss_cycle) {
+  std::vector<void*> ptrs(pointers_needed(kTotal), nullptr);  // touched now, not later
+  hak_free(hak_malloc(1));  // initialise hakmem before the baseline
+  Cycle c{};
+  c.r0 = hakmem_test::resident_bytes();
+  const size_t n = allocate_small(kTotal, ptrs, 0x5a);
+  c.r1 = hakmem_test::resident_bytes();
+  c.mapped1 = stats().bytes_mapped;
+  for (size_t i = 0; i < n; ++i) hak_free(ptrs[i]);
+  c.r2 = hakmem_test::resident_bytes();
+  const hak_stats st = stats();
+  c.dirty = st.bytes_dirty_free;
+  c.stats_rss = st.process_resident_bytes;
+  // The same again reuses the chunks (pages returned to the OS come back).
+  const size_t n2 = allocate_small(kTotal, ptrs, 0xa5);
+  CHILD_CHECK(n2 == n);
+  for (size_t i = 0; i < n2; i += 97) CHILD_CHECK(static_cast<unsigned char*>(ptrs[i])[0] == 0xa5);
+  c.r3 = hakmem_test::resident_bytes();
+  c.mapped3 = stats().bytes_mapped;
+  for (size_t i = 0; i < n2; ++i) hak_free(ptrs[i]);
+  c.r4 = hakmem_test::resident_bytes();
+  CHILD_CHECK(hak_check() == 0);
+  printf("%llu %llu %llu %llu %llu %llu %llu %llu %llu\n", c.r0, c.r1, c.r2, c.r3, c.r4, c.dirty,
+         c.mapped1, c.mapped3, c.stats_rss);
+  return 0;
+}
+
+Cycle run_cycle(const std::vector<std::string>& env) {
+  const hakmem_test::ChildResult r = hakmem_test::run_child("rss_cycle", env);
+  Cycle c{};
+  EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
+  EXPECT_EQ(sscanf(r.out.c_str(), "%llu %llu %llu %llu %llu %llu %llu %llu %llu", &c.r0, &c.r1,
+                   &c.r2, &c.r3, &c.r4, &c.dirty, &c.mapped1, &c.mapped3, &c.stats_rss),
+            9)
+      << r.describe();
+  // Common to every policy: the blocks were resident, and the second round
+  // reused the first round's chunks.
+  EXPECT_GE(c.r1, c.r0 + kTotal - kSlack);
+  EXPECT_EQ(c.mapped3, c.mapped1) << "the second round mapped new chunks";
+  EXPECT_GE(c.r3, c.r0 + kTotal - kSlack);
+  // hak_stats.process_resident_bytes is the same measurement.
+  EXPECT_NEAR(double(c.stats_rss), double(c.r2), double(kMiB));
+  return c;
+}
+
+std::string mib(unsigned long long b) { return std::to_string(b / double(kMiB)) + " MiB"; }
+
+TEST(MemoryReturn, DefaultPolicyKeepsAtMostSixteenMiB) {
+  const Cycle c = run_cycle({});
+  EXPECT_LE(c.dirty, 16 * kMiB);
+  EXPECT_GE(c.dirty, 15 * kMiB) << "the budget for quick reuse should be used";
+  EXPECT_LE(c.r2, c.r0 + 16 * kMiB + kSlack) << "after free-all: " << mib(c.r2 - c.r0);
+  EXPECT_GE(c.r1 - c.r2, kTotal - 16 * kMiB - kSlack);
+  EXPECT_LE(c.r4, c.r0 + 16 * kMiB + kSlack) << "after the second free-all: " << mib(c.r4 - c.r0);
+}
+
+TEST(MemoryReturn, DietTwoReturnsEveryFreeSlab) {
+  const Cycle c = run_cycle({"HAKMEM_MEM_DIET=2"});
+  EXPECT_EQ(c.dirty, 0u);
+  EXPECT_LE(c.r2, c.r0 + kSlack) << "after free-all: " << mib(c.r2 - c.r0);
+  EXPECT_LE(c.r4, c.r0 + kSlack) << "after the second free-all: " << mib(c.r4 - c.r0);
+}
+
+TEST(MemoryReturn, TinyMemDietAlias) {
+  const Cycle c = run_cycle({"HAKMEM_TINY_MEM_DIET=2"});
+  EXPECT_EQ(c.dirty, 0u);
+  EXPECT_LE(c.r2, c.r0 + kSlack) << mib(c.r2 - c.r0);
+}
+
+TEST(MemoryReturn, LargerDirtyBudget) {
+  const Cycle c = run_cycle({"HAKMEM_DIRTY_MB=64"});
+  EXPECT_LE(c.dirty, 64 * kMiB);
+  EXPECT_GE(c.dirty, 63 * kMiB);
+  EXPECT_GE(c.r2, c.r0 + 56 * kMiB) << mib(c.r2 - c.r0);
+  EXPECT_LE(c.r2, c.r0 + 64 * kMiB + kSlack) << mib(c.r2 - c.r0);
+}
+
+// The control: with returning disabled the resident size stays, which shows
+// the measurement above can see retained memory.
+TEST(MemoryReturn, DietZeroKeepsEverything) {
+  const Cycle c = run_cycle({"HAKMEM_MEM_DIET=0"});
+  EXPECT_GE(c.r2, c.r1 - 16 * kMiB) << "pages were returned although HAKMEM_MEM_DIET=0";
+  EXPECT_GE(c.dirty, kTotal - 16 * kMiB);
+}
+
+// In this process: blocks of threads that exited are freed by the main
+// thread; hak_collect() then releases the abandoned slabs, and their pages
+// go back to the OS.
+TEST(MemoryReturn, BlocksOfExitedThreadsAfterCollect) {
+  constexpr unsigned kThreads = 4;
+  std::vector<std::vector<void*>> held(kThreads);
+  for (auto& v : held) v.assign(pointers_needed(kTotal / kThreads), nullptr);
+  std::vector<size_t> counts(kThreads);
+  hak_free(hak_malloc(1));
+  const size_t r0 = hakmem_test::resident_bytes();
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] { counts[t] = allocate_small(kTotal / kThreads, held[t], int(t)); });
+  }
+  for (auto& th : threads) th.join();
+  const size_t r1 = hakmem_test::resident_bytes();
+  EXPECT_GE(r1, r0 + kTotal - kSlack);
+  for (unsigned t = 0; t < kThreads; ++t) {
+    for (size_t i = 0; i < counts[t]; ++i) hak_free(held[t][i]);
+  }
+  const size_t released = hak_collect();
+  EXPECT_GE(released, (kTotal - kSlack) / (64 * 1024)) << "abandoned slabs not released";
+  const size_t r2 = hakmem_test::resident_bytes();
+  EXPECT_LE(r2, r0 + 16 * kMiB + kSlack) << "after collect: " << mib(r2 - r0);
+  EXPECT_EQ(hak_check(), 0u);
+}
+
+TEST(MemoryReturn, LargeBlocks) {
+  constexpr size_t kBlock = 32 * kMiB;
+  hak_free(hak_malloc(1));
+  const size_t r0 = hakmem_test::resident_bytes();
+  std::vector<void*> blocks;
+  for (int i = 0; i < 8; ++i) {
+    void* p = hak_malloc(kBlock);
+    ASSERT_NE(p, nullptr);
+    memset(p, i + 1, kBlock);
+    blocks.push_back(p);
+  }
+  const size_t r1 = hakmem_test::resident_bytes();
+  EXPECT_GE(r1, r0 + 8 * kBlock - kSlack);
+  for (void* p : blocks) hak_free(p);
+  const size_t r2 = hakmem_test::resident_bytes();
+  // Cached mappings keep their first 2 MiB resident, nothing more.
+  EXPECT_LE(r2, r0 + 8 * 2 * kMiB + kSlack) << "after free: " << mib(r2 - r0);
+  EXPECT_LE(stats().large_cached_bytes, 64 * kMiB);
+}
+
+}  // namespace
