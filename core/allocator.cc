@@ -85,12 +85,18 @@ void carve_some(Slab* s) noexcept {
   if (n > (end - at) / bs) n = (end - at) / bs;
   FreeBlock* head = reinterpret_cast<FreeBlock*>(at);
   FreeBlock* b = head;
+  // Carved blocks carry their free tag like every other free block, so a
+  // stray free of one is caught as a double free. Without it, a block of a
+  // slab whose pages were returned to the OS (tags zeroed) and that was
+  // claimed again could be freed twice unnoticed and handed out twice.
   for (size_t k = 1; k < n; ++k) {
     FreeBlock* next = reinterpret_cast<FreeBlock*>(at + k * bs);
     b->remote_next.store(next);
+    b->free_tag.store(free_tag_for(b));
     b = next;
   }
   b->remote_next.store(s->free.load());
+  b->free_tag.store(free_tag_for(b));
   s->free.store(head);
   s->carve.store(at + n * bs);
 }
@@ -167,8 +173,25 @@ void local_free_slow(ThreadHeap* heap, Slab* s, uint32_t used) noexcept {
 }
 
 void free_remote(ThreadHeap* heap, Chunk* c, Slab* s, FreeBlock* b, uintptr_t tag) noexcept {
-  if (HAKMEM_UNLIKELY(s->state.load(MemoryOrder::relaxed) == kSlabFree)) {
+  const uint8_t state = s->state.load(MemoryOrder::relaxed);
+  if (HAKMEM_UNLIKELY(state == kSlabFree)) {
     return report_heap_error(HeapError::kFreeOfUnusedSlab, "free", b);
+  }
+  // A block of a slab whose owner exited: adopt the slab (one claim on the
+  // adoptable bitmap, the same price as a remote push), so this and later
+  // frees into it are local, as a successor thread's frees usually are.
+  if (state == kSlabAbandoned && heap != nullptr) {
+    const unsigned i = slab_index_of(b);
+    if (try_adopt_slab(heap, c, i) == s) {
+      ClassCache& cc = heap->classes[c->size_class];
+      const uint32_t used = s->push_local(b, tag);
+      if (used == 0) {
+        release_slab(s);
+      } else {
+        slab_list_push(cc, s, used <= s->unfull_at ? kOnPartialList : kOnFullList);
+      }
+      return;
+    }
   }
   if (s->push_remote(b, tag)) {
     // The list was empty: tell the owner its full slabs may have blocks.

@@ -78,6 +78,16 @@ bool has_blocks(Slab* s) { return s->free.load() != nullptr || s->carve.load() <
 
 }  // namespace
 
+Slab* try_adopt_slab(ThreadHeap* heap, Chunk* c, unsigned i) noexcept {
+  if (!c->adoptable_slabs.claim(i)) return nullptr;  // acquire: the old owner's writes
+  ClassHead& head = g_state.classes[c->size_class];
+  head.adoptable_slabs.fetch_sub(1, MemoryOrder::relaxed);
+  head.adoptions.fetch_add(1, MemoryOrder::relaxed);
+  Slab* s = own(heap, c, i);
+  s->drain_remote();
+  return s;
+}
+
 Slab* acquire_slab(ThreadHeap* heap, unsigned cls) noexcept {
   ClassHead& head = g_state.classes[cls];
   ClassCache& cc = heap->classes[cls];
@@ -85,12 +95,9 @@ Slab* acquire_slab(ThreadHeap* heap, unsigned cls) noexcept {
   // 1. Adopt what exited threads left behind, so their memory is reused.
   if (head.adoptable_slabs.load(MemoryOrder::relaxed) > 0) {
     for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
-      int i;
-      while (c->adoptable_slabs.snapshot() != 0 && (i = c->adoptable_slabs.claim_any()) >= 0) {
-        head.adoptable_slabs.fetch_sub(1, MemoryOrder::relaxed);
-        head.adoptions.fetch_add(1, MemoryOrder::relaxed);
-        Slab* s = own(heap, c, unsigned(i));
-        s->drain_remote();
+      for (uint32_t bits; (bits = c->adoptable_slabs.snapshot()) != 0;) {
+        Slab* s = try_adopt_slab(heap, c, unsigned(__builtin_ctz(bits)));
+        if (s == nullptr) continue;
         if (has_blocks(s)) return s;
         slab_list_push(cc, s, kOnFullList);  // every block still live
       }

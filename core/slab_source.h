@@ -16,6 +16,10 @@ namespace hakmem {
 // blocks; null only when the OS refuses memory.
 Slab* acquire_slab(ThreadHeap* heap, unsigned cls) noexcept;
 
+// Claims slab i of chunk c from the adoptable bitmap for `heap` and drains
+// what other threads freed into it. Null if another thread adopted it first.
+Slab* try_adopt_slab(ThreadHeap* heap, Chunk* c, unsigned i) noexcept;
+
 // Owner: the slab has no live blocks; make it claimable by anyone, and
 // return its pages to the OS according to HAKMEM_MEM_DIET.
 void release_slab(Slab* slab) noexcept;
