@@ -4,11 +4,15 @@
 // one, the count matches, `current` is a linked chunk, every chunk is
 // registered with its own class and magic, and every slab's state agrees
 // with the chunk's bitmaps. For slabs the calling thread owns, and for
-// abandoned slabs, the free list is walked: every block lies in its slab,
-// starts a block, carries its free tag, appears once, and
-// free + used + never-used == capacity. Other threads' slabs change under
-// our feet, so for them only the shared fields are checked; call hak_check
-// when other threads are quiescent for the strongest check.
+// the free list is walked: every block lies in its slab, starts a block,
+// carries its free tag (so a write to a freed block's first 16 bytes is
+// caught), lies before the carve cursor (a block in the never-used part on
+// a free list was freed without ever being handed out: a double free that
+// the free path could not see), and appears once; and
+// free + used + never-used == capacity. The caller's heap lists and current
+// slabs are checked too. Other threads' slabs change under our feet, so for
+// them only the shared fields are checked; call hak_check when other
+// threads are quiescent for the strongest check. Never allocates.
 #include "core/allocator.h"
 #include "core/global_state.h"
 #include "core/hakmem.h"
@@ -38,16 +42,30 @@ struct Checker {
   void check_free_list(unsigned cls, Chunk* c, unsigned i, Slab* s) {
     const uintptr_t begin = slab_area_begin(c, i), end = slab_area_end(c, i);
     const unsigned capacity = slab_capacity(c, i);
+    const uintptr_t carve = s->carve.load(), carve_end = s->carve_end.load();
+    if (carve < begin || carve > carve_end || carve_end > end) {
+      return fail("carve cursor out of range", cls, s);
+    }
+    // One bit per block of the slab (at most 64 KiB / 16 B), on the stack.
+    constexpr unsigned kMaxBlocks = kSlabSize / kMinAlign;
+    uint64_t seen[kMaxBlocks / 64] = {};
     unsigned free_count = 0;
     for (FreeBlock* b = s->free.load(); b != nullptr; b = b->remote_next.load()) {
       const uintptr_t a = reinterpret_cast<uintptr_t>(b);
       if (a < begin || a + c->block_size > end || (a - begin) % c->block_size != 0) {
         return fail("free-list block outside its slab or misaligned", cls, b);
       }
-      if (++free_count > capacity) return fail("free list longer than the slab (cycle?)", cls, s);
+      if (a >= carve) return fail("free-list block in the never-used area (double free?)", cls, b);
+      const size_t index = (a - begin) / c->block_size;
+      if (seen[index / 64] & (uint64_t{1} << (index % 64))) {
+        return fail("block twice on a free list (double free or cycle)", cls, b);
+      }
+      seen[index / 64] |= uint64_t{1} << (index % 64);
+      if (b->free_tag.load() != free_tag_for(b)) {
+        fail("free block lost its free tag (written after free?)", cls, b);
+      }
+      ++free_count;
     }
-    const uintptr_t carve = s->carve.load(), carve_end = s->carve_end.load();
-    if (carve > carve_end || carve_end > end) return fail("carve cursor out of range", cls, s);
     const unsigned never_used = unsigned((carve_end - carve) / c->block_size);
     const uint32_t used = s->used_count();
     if (free_count + used + never_used != capacity) {
@@ -94,6 +112,16 @@ struct Checker {
   void check_heap(ThreadHeap* me) {
     for (unsigned cls = 0; cls < kNumClasses; ++cls) {
       ClassCache& cc = me->classes[cls];
+      Slab* cur = me->current[cls];
+      if (cur == nullptr) {
+        fail("null current slab", cls, me);
+      } else if (cur != empty_slab()) {
+        if (cur->owner.load(MemoryOrder::relaxed) != me) fail("current slab not owned by its heap", cls, cur);
+        if (chunk_of(cur)->size_class != cls) fail("current slab of another class", cls, cur);
+        if (cur->list.load() != kOnNoList) fail("current slab also on a heap list", cls, cur);
+      } else if (cur->free.load() != nullptr || cur->used_count() != 0) {
+        fail("the shared empty slab was written", cls, cur);
+      }
       for (uint8_t which : {uint8_t(kOnPartialList), uint8_t(kOnFullList)}) {
         unsigned n = 0;
         for (Slab* s = slab_list_head(cc, which); s != nullptr; s = s->next.load()) {

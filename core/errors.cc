@@ -24,6 +24,9 @@ const char* heap_error_name(HeapError e) {
 }
 
 void report_heap_error(HeapError e, const char* function, const void* ptr, size_t size) {
+  // A bad free may be the process's first call into hakmem: read the
+  // configuration (HAKMEM_ON_ERROR) before deciding whether to abort.
+  ensure_initialized();
   os::Line line;
   line.str("hakmem: ").str(function).str("(").hex(reinterpret_cast<uintptr_t>(ptr)).str("): ");
   line.str(heap_error_name(e));
