@@ -18,6 +18,10 @@
 #   --no-build        use the binaries already built (bazel-out/k8-opt/bin)
 #   --without-hakmem  compare the peers only (hakmem is otherwise required)
 #
+# HAKMEM_LIB=/path/libhakmem.so measures that library instead of building
+# //:libhakmem.so. HAKMEM_* settings in the environment reach every run
+# (they only affect hakmem).
+#
 # Each (workload, allocator) pair runs --reps times; within a repetition the
 # allocators take turns on each workload, starting from a different one each
 # repetition. The report gives the median of the runs, the median peak
@@ -111,7 +115,7 @@ if [ "$build" = 1 ]; then
   echo "bench: building the benchmark programs (bazel build --config=release)" >&2
   bazel build --config=release //tools/larson:larson //tools/larson:larson_cxx \
     //tools/workloads:workloads || die "the benchmark programs do not build"
-  if [[ ",$allocators," == *,hakmem,* ]]; then
+  if [[ ",$allocators," == *,hakmem,* ]] && [ -z "${HAKMEM_LIB:-}" ]; then
     echo "bench: building hakmem (bazel build --config=release //:libhakmem.so)" >&2
     if ! bazel build --config=release //:libhakmem.so; then
       if [ "$need_hakmem" = 1 ]; then
@@ -162,7 +166,7 @@ IFS=',' read -r -a wanted <<<"$allocators"
 for a in "${wanted[@]}"; do
   case "$a" in
     hakmem)
-      src="$BIN/libhakmem.so"
+      src="${HAKMEM_LIB:-$BIN/libhakmem.so}"
       if [ -f "$src" ] && [ -z "$hakmem_note" ]; then
         cp "$src" "$out/bin/libhakmem.so"
         names+=(hakmem); libs+=("$out/bin/libhakmem.so")
@@ -202,7 +206,10 @@ pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
   echo "mode: $mode, repetitions: $reps, seconds per timed run: $seconds"
   echo "machine: $(nproc) CPUs, $(uname -srm), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "hakmem: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- core BUILD.bazel lockfree 2>/dev/null || echo ' (uncommitted changes)')"
+  echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- core BUILD.bazel lockfree 2>/dev/null || echo ' (uncommitted changes)')"
+  if [[ " ${names[*]} " == *" hakmem "* ]]; then
+    echo "hakmem library: ${HAKMEM_LIB:-//:libhakmem.so (release build)}"
+  fi
   echo "glibc: $(pkgver libc6)"
   echo "mimalloc: $(pkgver libmimalloc2.0) jemalloc: $(pkgver libjemalloc2) tcmalloc: $(pkgver libtcmalloc-minimal4)"
 } >"$out/meta.txt"
