@@ -7,7 +7,9 @@
 //                               (free-list push/pop beyond a single block)
 //   BM_RemoteFree/<size>        hak_free of blocks that another thread
 //                               allocated (the remote-free push), fed by a
-//                               helper thread through a ring
+//                               helper thread through a ring; real time is
+//                               the pipeline's rate (so a slow allocating
+//                               side shows), CPU time the freeing side's
 //   BM_SizeClassLookup          hakmem::size_to_class over random sizes
 //
 //   bazel build --config=release //tools/microbench
