@@ -1,0 +1,55 @@
+// Helpers for the multithreaded stress tests.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <latch>
+#include <thread>
+#include <vector>
+
+namespace hakmem::lockfree::testing {
+
+// Runs body(i) on `n` threads released together, and joins them.
+inline void run_threads(unsigned n, const std::function<void(unsigned)>& body) {
+  std::latch start(n);
+  std::vector<std::thread> threads;
+  threads.reserve(n);
+  for (unsigned i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      body(i);
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+// A small, fast, deterministic per-thread generator (xorshift64*).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  uint64_t next() {
+    s_ ^= s_ >> 12;
+    s_ ^= s_ << 25;
+    s_ ^= s_ >> 27;
+    return s_ * 0x2545F4914F6CDD1Dull;
+  }
+  unsigned below(unsigned n) { return static_cast<unsigned>(next() % n); }
+
+ private:
+  uint64_t s_;
+};
+
+// Repetitions of a stress scenario. Each repetition is another chance for
+// the two cores to interleave the threads at a bad moment, so a bug that
+// needs a narrow window is caught more reliably. TSan runs are ~10x slower.
+#if defined(HAKMEM_TSAN) && HAKMEM_TSAN
+inline constexpr unsigned kStressRounds = 2;
+#else
+inline constexpr unsigned kStressRounds = 4;
+#endif
+
+// A value derived from a node's identity, written before publication and
+// checked by readers: a torn or unpublished write shows as a mismatch.
+constexpr uint64_t stamp(uint64_t id) { return (id + 1) * 0x9E3779B97F4A7C15ull; }
+
+}  // namespace hakmem::lockfree::testing
