@@ -106,35 +106,44 @@ bool has_free_blocks(Slab* s) noexcept {
   return s->free.load() != nullptr;
 }
 
+// Moves a full slab that has free blocks again to the partial list, or
+// releases it if all its blocks are free.
+void unfull(ThreadHeap* heap, Slab* s) noexcept {
+  ClassCache& cc = heap->classes[chunk_of(s)->size_class];
+  slab_list_remove(cc, s);
+  if (s->used_count() == 0) {
+    release_slab(s);
+  } else {
+    slab_list_push(cc, s, kOnPartialList);
+  }
+}
+
+// Drains the slabs remote freers queued on this heap's notices. A slab may
+// have changed hands since it was queued; only our own full ones matter
+// (the current and partial ones are drained when they are used).
+void take_remote_notices(ThreadHeap* heap) noexcept {
+  heap->remote_notices.drain([heap](Slab* s) {
+    if (s->owner.load(MemoryOrder::relaxed) != heap || s->list.load() != kOnFullList) return;
+    if (s->drain_remote() > 0) unfull(heap, s);
+  });
+}
+
 // Another owned slab with free blocks, or a new one from the class.
 Slab* next_slab(ThreadHeap* heap, unsigned cls) noexcept {
   ClassCache& cc = heap->classes[cls];
+  if (!heap->remote_notices.empty()) take_remote_notices(heap);
+  // Backstop for a notice that went astray (queued on the heap of a
+  // slab's previous owner): now and then, look at every full slab.
+  if (cc.full != nullptr && cc.partial == nullptr && (++cc.refills & 255) == 0) {
+    for (Slab* s = cc.full; s != nullptr;) {
+      Slab* next = s->next.load();
+      if ((!s->remote.empty() && s->drain_remote() > 0) || s->free.load() != nullptr) unfull(heap, s);
+      s = next;
+    }
+  }
   if (Slab* s = slab_list_pop(cc, kOnPartialList)) {
     s->drain_remote();
     return s;
-  }
-  // Full slabs receive remote frees; look at them when a remote freer told
-  // us (remote_hint) and, as a backstop, every 64th time.
-  const uint64_t hint = heap->remote_hint.load(MemoryOrder::relaxed);
-  if (cc.full != nullptr && (hint != cc.remote_hint_seen || (++cc.refills & 63) == 0)) {
-    cc.remote_hint_seen = hint;
-    Slab* found = nullptr;
-    for (Slab* s = cc.full; s != nullptr;) {
-      Slab* next = s->next.load();
-      const bool drained = !s->remote.empty() && s->drain_remote() > 0;
-      if (drained || s->free.load() != nullptr) {
-        slab_list_remove(cc, s);
-        if (found == nullptr) {
-          found = s;
-        } else if (s->used_count() == 0) {
-          release_slab(s);
-        } else {
-          slab_list_push(cc, s, kOnPartialList);
-        }
-      }
-      s = next;
-    }
-    if (found != nullptr) return found;
   }
   return acquire_slab(heap, cls);
 }
@@ -193,12 +202,15 @@ void free_remote(ThreadHeap* heap, Chunk* c, Slab* s, FreeBlock* b, uintptr_t ta
       return;
     }
   }
-  if (s->push_remote(b, tag)) {
-    // The list was empty: tell the owner its full slabs may have blocks.
-    // A stale owner is harmless (heaps are never unmapped); a missed one is
-    // caught by the owner's periodic rescan or by whoever adopts the slab.
+  if (s->push_remote(b, tag) && lockfree::NotifyQueue<Slab>::try_claim(s)) {
+    // The list was empty and the slab is not queued yet: tell its owner.
+    // A stale owner is harmless (heaps are never unmapped, and an owner
+    // ignores notices for slabs it no longer owns); an abandoned slab needs
+    // no notice, its adopter drains it.
     if (ThreadHeap* owner = s->owner.load(MemoryOrder::relaxed)) {
-      owner->remote_hint.fetch_add(1, MemoryOrder::relaxed);
+      owner->remote_notices.push_claimed(s);
+    } else {
+      lockfree::NotifyQueue<Slab>::unclaim(s);
     }
   }
   if (heap != nullptr) {
@@ -251,6 +263,7 @@ void abandon_or_release(Slab* s) noexcept {
 void thread_exit(void* arg) noexcept {
   auto* heap = static_cast<ThreadHeap*>(arg);
   t_heap = nullptr;  // an allocation from a later destructor makes a new heap
+  heap->remote_notices.drain([](Slab*) {});  // every owned slab is drained below
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     ClassCache& cc = heap->classes[cls];
     if (heap->current[cls] != &g_empty_slab) abandon_or_release(heap->current[cls]);
@@ -345,6 +358,17 @@ unsigned aligned_small_class(size_t size, size_t alignment) noexcept {
   size_t pow2 = kMinAlign;
   while (pow2 < want) pow2 <<= 1;
   return size_to_class(pow2);
+}
+
+void delete_sized(void* p, size_t size) noexcept {
+  if (size == 0) size = 1;
+  if (HAKMEM_LIKELY(g_state.registry.kind_of(p) == kGranuleChunk && size <= kMaxSmallSize)) {
+    const Slab* s = &chunk_of(p)->slabs[slab_index_of(p)];
+    if (HAKMEM_LIKELY(class_to_size(size_to_class(size)) == s->block_size)) {
+      return small_free(p, "operator delete");
+    }
+  }
+  free_checked(p, "operator delete", size, 0);
 }
 
 void free_checked(void* p, const char* function, size_t size, size_t alignment) noexcept {

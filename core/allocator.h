@@ -17,6 +17,9 @@ ThreadHeap* existing_thread_heap() noexcept;
 // alignment the block was requested with (0 for none).
 void free_checked(void* p, const char* function, size_t size, size_t alignment) noexcept;
 
+// C++ sized delete: the size must be of the block's size class.
+void delete_sized(void* p, size_t size) noexcept;
+
 // Class used for an aligned small request, or kNumClasses if the request
 // must go to the large path.
 unsigned aligned_small_class(size_t size, size_t alignment) noexcept;

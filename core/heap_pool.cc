@@ -9,9 +9,8 @@ namespace {
 
 void init_heap(ThreadHeap* h, HeapPage* page, unsigned slot) {
   for (Slab*& s : h->current) s = empty_slab();
-  for (ClassCache& c : h->classes) c = ClassCache{nullptr, nullptr, 0, 0, false};
+  for (ClassCache& c : h->classes) c = ClassCache{nullptr, nullptr, 0, false};
   for (auto& c : h->remote_frees) c.store(0, lockfree::MemoryOrder::relaxed);
-  h->remote_hint.store(0, lockfree::MemoryOrder::relaxed);
   h->pool_page = page;
   h->pool_page_slot = slot;
   h->alive = true;

@@ -77,9 +77,7 @@ void* new_aligned_nothrow(size_t size, std::align_val_t al) noexcept {
   }
 }
 
-void sized_delete(void* p, size_t size) noexcept {
-  hakmem::free_checked(p, "operator delete", size == 0 ? 1 : size, 0);
-}
+void sized_delete(void* p, size_t size) noexcept { hakmem::delete_sized(p, size); }
 
 void sized_aligned_delete(void* p, size_t size, std::align_val_t al) noexcept {
   hakmem::free_checked(p, "operator delete", size == 0 ? 1 : size, static_cast<size_t>(al));

@@ -84,6 +84,10 @@ struct alignas(64) BasicSlab {
   // --- third cache line, written by remote freers: their pushes do not
   // bounce the owner's lines ---
   alignas(64) lockfree::RemoteFreeList<Block, P> remote;
+  // Links the slab into its owner's NotifyQueue ("I received remote frees")
+  // at most once at a time; see lockfree/notify_queue.h.
+  Var<BasicSlab*> notify_next{nullptr};
+  Atomic<uint8_t> notify_queued{0};
 
   void set_geometry(uintptr_t begin, uint32_t capacity, uint32_t size) {
     area_begin = begin;

@@ -7,7 +7,7 @@
 //
 // Heaps live in HeapPool pages (mmap'd, never unmapped) and are reused after
 // their thread exits, so a pointer to a heap stays dereferenceable forever;
-// remote freers rely on that when they bump `remote_hint`.
+// remote freers rely on that when they queue a slab on `remote_notices`.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +15,7 @@
 #include "core/chunk.h"
 #include "core/size_classes.h"
 #include "lockfree/default_atomics.h"
+#include "lockfree/notify_queue.h"
 
 namespace hakmem {
 
@@ -22,7 +23,6 @@ struct ClassCache {
   Slab* partial;  // head of a doubly linked list through Slab::prev/next
   Slab* full;
   uint32_t refills;
-  uint64_t remote_hint_seen;
   bool used;  // this heap ever allocated from the class
 };
 
@@ -35,9 +35,10 @@ struct ThreadHeap {
   Slab* current[kNumClasses];
   ClassCache classes[kNumClasses];
 
-  // Bumped (relaxed RMW) by a remote freer whose push found a slab's remote
-  // list empty; the owner rescans its full slabs when it changed.
-  Counter remote_hint{0};
+  // Slabs of this heap that received remote frees: a remote freer whose push
+  // found a slab's remote list empty queues the slab here, and the owner
+  // drains those slabs when it refills.
+  lockfree::NotifyQueue<Slab> remote_notices;
 
   // Statistics, written by the owner with relaxed load+store (no RMW) and
   // read by hak_get_stats from any thread.

@@ -5,7 +5,8 @@
 // owner of the slab. Because the consumer never pops single nodes there is
 // no ABA problem: take_all replaces the head with null in one exchange.
 //
-// Node must have a member `remote_next` of type P::Var<Node*>.
+// Nodes are linked through a member of type P::Var<Node*>: `remote_next` by
+// default, another one named by the `Link` parameter.
 #pragma once
 
 #include <source_location>
@@ -26,7 +27,8 @@ struct RemoteFreeListOrders {
   static constexpr MemoryOrder take = MemoryOrder::acquire;
 };
 
-template <class Node, class P = DefaultAtomics, class Orders = RemoteFreeListOrders>
+template <class Node, class P = DefaultAtomics, class Orders = RemoteFreeListOrders,
+          auto Link = &Node::remote_next>
 class RemoteFreeList {
  public:
   using Loc = std::source_location;
@@ -47,7 +49,7 @@ class RemoteFreeList {
   bool push_chain(Node* first, Node* last, Loc loc = Loc::current()) {
     Node* head = head_.load(MemoryOrder::relaxed, loc);
     for (;;) {
-      last->remote_next.store(head, loc);
+      (last->*Link).store(head, loc);
       if (head_.compare_exchange_weak(head, first, Orders::push, MemoryOrder::relaxed, loc)) {
         return head == nullptr;
       }
@@ -56,7 +58,7 @@ class RemoteFreeList {
   }
 
   // Takes every node pushed so far, newest first, as a null-terminated chain
-  // linked through remote_next. Linearization point: the exchange (acquire).
+  // linked through Link. Linearization point: the exchange (acquire).
   Node* take_all(Loc loc = Loc::current()) {
     if (head_.load(MemoryOrder::relaxed, loc) == nullptr) return nullptr;
     return head_.exchange(nullptr, Orders::take, loc);
