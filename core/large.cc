@@ -43,6 +43,9 @@ LargeHeader* map_large(size_t mapping_size, size_t offset, size_t align) {
     }
   }
   if (base == nullptr) return nullptr;
+  // Blocks of several granules are usually written through: back them with
+  // huge pages where the kernel allows (THP "madvise" mode).
+  if (mapping_size >= 2 * kChunkSize) os::advise_huge_pages(base, mapping_size);
   g_state.bytes_mapped.fetch_add(mapping_size, MemoryOrder::relaxed);
   return static_cast<LargeHeader*>(base);
 }
@@ -68,16 +71,27 @@ void unmap_large(LargeHeader* h) {
 
 LargeHeader* LargeCache::take(size_t granules) noexcept {
   if (bytes_.load(MemoryOrder::relaxed) == 0) return nullptr;
-  for (auto& slot : slots_) {
-    uintptr_t v = slot.load(MemoryOrder::relaxed);
-    if (v == 0) continue;
-    const size_t g = v & kGranuleBits;
-    if (g < granules || g > granules + granules / 4) continue;
+  // Best fit among mappings of `granules` to twice that; retry if another
+  // thread takes the chosen one first.
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    Atomic<uintptr_t>* best = nullptr;
+    uintptr_t best_v = 0;
+    for (auto& slot : slots_) {
+      const uintptr_t v = slot.load(MemoryOrder::relaxed);
+      const size_t g = v & kGranuleBits;
+      if (v == 0 || g < granules || g > 2 * granules) continue;
+      if (best == nullptr || g < (best_v & kGranuleBits)) {
+        best = &slot;
+        best_v = v;
+        if (g == granules) break;
+      }
+    }
+    if (best == nullptr) return nullptr;
     // Linearization point: the CAS emptying the slot; acquire pairs with
     // put()'s release so the header written before caching is visible.
-    if (slot.compare_exchange_strong(v, 0, MemoryOrder::acquire, MemoryOrder::relaxed)) {
-      bytes_.fetch_sub(g << kChunkShift, MemoryOrder::relaxed);
-      return reinterpret_cast<LargeHeader*>(v & ~kGranuleBits);
+    if (best->compare_exchange_strong(best_v, 0, MemoryOrder::acquire, MemoryOrder::relaxed)) {
+      bytes_.fetch_sub((best_v & kGranuleBits) << kChunkShift, MemoryOrder::relaxed);
+      return reinterpret_cast<LargeHeader*>(best_v & ~kGranuleBits);
     }
   }
   return nullptr;
@@ -113,7 +127,11 @@ void* large_alloc(size_t size, size_t align, bool zero) noexcept {
     errno = ENOMEM;
     return nullptr;
   }
-  const size_t mapping_size = align_up(size + offset, kChunkSize);
+  // At least one byte past the offset: with an offset of a whole granule
+  // (alignment >= 2 MiB) and size 0 the block would otherwise start at the
+  // end of its mapping, and register_mapping would mark the next granule,
+  // which is not ours, as this block's.
+  const size_t mapping_size = align_up(offset + (size == 0 ? 1 : size), kChunkSize);
   LargeHeader* h = nullptr;
   bool fresh = false;
   if (align <= kChunkSize) h = g_state.large.take(mapping_size >> kChunkShift);
@@ -146,9 +164,10 @@ void large_free(LargeHeader* h) noexcept {
   g_live_bytes.fetch_sub(h->mapping_size, MemoryOrder::relaxed);
   g_live_count.fetch_sub(1, MemoryOrder::relaxed);
   h->magic = kLargeFreedMagic;
-  // Give back what the block touched beyond its first granule; keep the
-  // cheap-to-reuse head resident.
-  if (h->mapping_size > kChunkSize && g_state.config.mem_diet != 0) {
+  // Cached mappings stay resident (reusing them costs no page faults); the
+  // cache's size bounds what that keeps. Under HAKMEM_MEM_DIET=2 their pages
+  // beyond the first granule go back to the OS at once.
+  if (h->mapping_size > kChunkSize && g_state.config.mem_diet == 2) {
     os::decommit(reinterpret_cast<char*>(h) + kChunkSize, h->mapping_size - kChunkSize);
   }
   if (h->user_offset >= kChunkSize || !g_state.large.put(h, g_state.config.large_cache_limit)) {

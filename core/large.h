@@ -34,14 +34,16 @@ struct LargeHeader {
 class LargeCache {
  public:
   static constexpr unsigned kSlots = 64;
-  // A cached mapping of `granules` (exactly, or up to 25% more), or null.
+  // The smallest cached mapping of `granules` to 2 * `granules`, or null.
   LargeHeader* take(size_t granules) noexcept;
   // Caches the mapping if it fits under `limit` bytes; false if not.
   bool put(LargeHeader* h, size_t limit) noexcept;
   uint64_t cached_bytes() const noexcept;
 
  private:
-  lockfree::DefaultAtomics::Atomic<uintptr_t> slots_[kSlots];
+  template <class T>
+  using Atomic = lockfree::DefaultAtomics::Atomic<T>;
+  Atomic<uintptr_t> slots_[kSlots];
   lockfree::DefaultAtomics::Atomic<uint64_t> bytes_{0};
 };
 

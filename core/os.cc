@@ -35,6 +35,15 @@ void unmap(void* p, size_t size) noexcept { munmap(p, size); }
 
 void decommit(void* p, size_t size) noexcept { madvise(p, size, MADV_DONTNEED); }
 
+void advise_huge_pages(void* p, size_t size) noexcept {
+#ifdef MADV_HUGEPAGE
+  madvise(p, size, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)size;
+#endif
+}
+
 void* reserve(size_t size) noexcept {
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -14,6 +14,9 @@ void* map_aligned(size_t size, size_t align) noexcept;
 void unmap(void* p, size_t size) noexcept;
 // Gives the pages back to the OS; they read as zero when next touched.
 void decommit(void* p, size_t size) noexcept;
+// Asks for transparent huge pages on [p, p + size) (2 MiB-aligned ranges
+// that will be touched densely: one fault per 2 MiB instead of per 4 KiB).
+void advise_huge_pages(void* p, size_t size) noexcept;
 // Reserves address space that is touched lazily (MAP_NORESERVE).
 void* reserve(size_t size) noexcept;
 
