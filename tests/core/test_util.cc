@@ -174,6 +174,9 @@ inline uint64_t pattern_word(uintptr_t seed, size_t i) {
   uint64_t x = (uint64_t(seed) + 0x9E3779B97F4A7C15ull) * (i + 1);
   return x ^ (x >> 29) ^ uint64_t(seed);
 }
+inline uint8_t pattern_byte(uintptr_t seed, size_t i) {
+  return uint8_t(pattern_word(seed, i / 8) >> (8 * (i % 8)));
+}
 }  // namespace
 
 void fill_pattern(void* p, size_t n, uintptr_t seed) {

@@ -67,10 +67,8 @@ size_t resident_bytes();
 // Number of non-overlapping occurrences of `needle` in `hay`.
 size_t count_occurrences(const std::string& hay, const std::string& needle);
 
-// Deterministic byte pattern for block contents checks.
-inline uint8_t pattern_byte(uintptr_t seed, size_t i) {
-  return static_cast<uint8_t>((seed * 0x9E3779B1u + i * 31 + (i >> 8)) ^ (seed >> 13));
-}
+// Deterministic contents for block checks. The pattern of a shorter length
+// is a prefix of the pattern of a longer one (realloc checks rely on it).
 void fill_pattern(void* p, size_t n, uintptr_t seed);
 // True if [p, p+n) holds fill_pattern(seed).
 bool check_pattern(const void* p, size_t n, uintptr_t seed);
