@@ -175,11 +175,11 @@ bool expect_clean(ModelReport& report, const char* name, ModelOptions opt = {}) 
                 name, static_cast<unsigned long long>(p.stop_iteration),
                 detail::scheduler_name(opt).c_str(), secs);
   } else {
-    std::printf("[ MODEL FAILED ] %s: Relacy reported %s at execution %llu of %llu (%.2f s). "
+    std::printf("[ MODEL FAILED ] %s: Relacy reported %s at execution %llu (%s, %.2f s). "
                 "Relacy's report:\n%s\n",
                 name, rl::test_result_str(p.test_result),
                 static_cast<unsigned long long>(p.stop_iteration),
-                static_cast<unsigned long long>(opt.iterations), secs, out_buf.text().c_str());
+                detail::scheduler_name(opt).c_str(), secs, out_buf.text().c_str());
   }
   detail::save_report(name, out_buf.text());
   std::fflush(stdout);

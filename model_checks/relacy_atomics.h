@@ -158,7 +158,7 @@ struct RelacyAtomics {
       return ok;
     }
 
-    mutable rl::atomic<T> v_;
+    rl::atomic<T> v_;
   };
 
   template <class T>
