@@ -11,33 +11,109 @@
 
 #define HAKMEM_EXPORT extern "C" __attribute__((visibility("default")))
 
-HAKMEM_EXPORT void* malloc(size_t size) { return hak_malloc(size); }
-HAKMEM_EXPORT void free(void* p) { hak_free(p); }
-HAKMEM_EXPORT void* calloc(size_t n, size_t size) { return hak_calloc(n, size); }
-HAKMEM_EXPORT void* realloc(void* p, size_t size) { return hak_realloc(p, size); }
+// ---- Valgrind (built with HAKMEM_VALGRIND=1 only) ------------------------
+// hakmem maps its memory itself, so Memcheck sees one big mmap and knows
+// nothing of blocks. In a HAKMEM_VALGRIND build (//core:hakmem_valgrind)
+// every block handed out is announced MALLOCLIKE over its usable size and
+// every block freed FREELIKE, so leaks and accesses to freed blocks are
+// reported. hakmem keeps a freed block's first 16 bytes (free-list link and
+// free tag), so those are made accessible again right away. calloc and
+// realloc are composed of malloc, memset/memcpy and free so hakmem never
+// writes into a block Memcheck considers freed. In every other build these
+// helpers are empty and compile away.
+#if defined(HAKMEM_VALGRIND) && HAKMEM_VALGRIND
+#include <string.h>
+#include <valgrind/memcheck.h>
+namespace {
+inline void* track_alloc(void* p, bool zeroed = false) {
+  if (p != nullptr) VALGRIND_MALLOCLIKE_BLOCK(p, hak_usable_size(p), 0, zeroed);
+  return p;
+}
+inline void track_free(void* p) {
+  if (p == nullptr) return;
+  const size_t n = hak_usable_size(p);
+  if (n == 0) return;  // not a block: hakmem reports it
+  VALGRIND_FREELIKE_BLOCK(p, 0);
+  VALGRIND_MAKE_MEM_DEFINED(p, n < 16 ? n : 16);
+}
+inline void* tracked_calloc(size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  void* p = track_alloc(hak_malloc(total));
+  if (p != nullptr) memset(p, 0, total);
+  return p;
+}
+inline void* tracked_realloc(void* p, size_t size) {
+  if (p == nullptr) return track_alloc(hak_malloc(size));
+  const size_t old = hak_usable_size(p);
+  if (old == 0) return hak_realloc(p, size);  // not a block: hakmem reports it
+  if (size == 0) {
+    track_free(p);
+    hak_free(p);
+    return nullptr;
+  }
+  void* q = track_alloc(hak_malloc(size));
+  if (q == nullptr) return nullptr;
+  memcpy(q, p, old < size ? old : size);
+  track_free(p);
+  hak_free(p);
+  return q;
+}
+}  // namespace
+#define HAKMEM_CALLOC tracked_calloc
+#define HAKMEM_REALLOC tracked_realloc
+#else
+namespace {
+inline void* track_alloc(void* p, bool = false) { return p; }
+inline void track_free(void*) {}
+}  // namespace
+#define HAKMEM_CALLOC hak_calloc
+#define HAKMEM_REALLOC hak_realloc
+#endif
+
+HAKMEM_EXPORT void* malloc(size_t size) { return track_alloc(hak_malloc(size)); }
+HAKMEM_EXPORT void free(void* p) {
+  track_free(p);
+  hak_free(p);
+}
+HAKMEM_EXPORT void* calloc(size_t n, size_t size) { return HAKMEM_CALLOC(n, size); }
+HAKMEM_EXPORT void* realloc(void* p, size_t size) { return HAKMEM_REALLOC(p, size); }
 HAKMEM_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
-  return hak_reallocarray(p, n, size);
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return HAKMEM_REALLOC(p, total);
 }
 HAKMEM_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
-  return hak_posix_memalign(out, alignment, size);
+  const int err = hak_posix_memalign(out, alignment, size);
+  if (err == 0) track_alloc(*out);
+  return err;
 }
 HAKMEM_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
-  return hak_aligned_alloc(alignment, size);
+  return track_alloc(hak_aligned_alloc(alignment, size));
 }
 HAKMEM_EXPORT void* memalign(size_t alignment, size_t size) {
-  return hak_aligned_alloc(alignment, size);
+  return track_alloc(hak_aligned_alloc(alignment, size));
 }
-HAKMEM_EXPORT void* valloc(size_t size) { return hak_aligned_alloc(4096, size); }
+HAKMEM_EXPORT void* valloc(size_t size) { return track_alloc(hak_aligned_alloc(4096, size)); }
 HAKMEM_EXPORT void* pvalloc(size_t size) {
   const size_t page = 4096;
   if (size > SIZE_MAX - page) {
     errno = ENOMEM;
     return nullptr;
   }
-  return hak_aligned_alloc(page, size == 0 ? page : (size + page - 1) & ~(page - 1));
+  return track_alloc(hak_aligned_alloc(page, size == 0 ? page : (size + page - 1) & ~(page - 1)));
 }
 HAKMEM_EXPORT size_t malloc_usable_size(void* p) { return hak_usable_size(p); }
-HAKMEM_EXPORT void cfree(void* p) { hak_free(p); }
+HAKMEM_EXPORT void cfree(void* p) {
+  track_free(p);
+  hak_free(p);
+}
 
 // ---- C++ ---------------------------------------------------------------
 
@@ -45,7 +121,7 @@ namespace {
 
 void* new_or_throw(size_t size) {
   for (;;) {
-    if (void* p = hak_malloc(size)) return p;
+    if (void* p = hak_malloc(size)) return track_alloc(p);
     std::new_handler handler = std::get_new_handler();
     if (handler == nullptr) throw std::bad_alloc();
     handler();
@@ -54,7 +130,7 @@ void* new_or_throw(size_t size) {
 
 void* new_aligned_or_throw(size_t size, std::align_val_t al) {
   for (;;) {
-    if (void* p = hak_aligned_alloc(static_cast<size_t>(al), size)) return p;
+    if (void* p = hak_aligned_alloc(static_cast<size_t>(al), size)) return track_alloc(p);
     std::new_handler handler = std::get_new_handler();
     if (handler == nullptr) throw std::bad_alloc();
     handler();
@@ -77,15 +153,26 @@ void* new_aligned_nothrow(size_t size, std::align_val_t al) noexcept {
   }
 }
 
-void sized_delete(void* p, size_t size) noexcept { hakmem::delete_sized(p, size); }
+void sized_delete(void* p, size_t size) noexcept {
+  track_free(p);
+  hakmem::delete_sized(p, size);
+}
 
 void sized_aligned_delete(void* p, size_t size, std::align_val_t al) noexcept {
+  track_free(p);
   hakmem::free_checked(p, "operator delete", size == 0 ? 1 : size, static_cast<size_t>(al));
 }
 
 }  // namespace
 
 #define HAKMEM_CXX __attribute__((visibility("default")))
+
+namespace {
+inline void delete_unsized(void* p) noexcept {
+  track_free(p);
+  hak_free(p);
+}
+}  // namespace
 
 HAKMEM_CXX void* operator new(size_t size) { return new_or_throw(size); }
 HAKMEM_CXX void* operator new[](size_t size) { return new_or_throw(size); }
@@ -100,16 +187,16 @@ HAKMEM_CXX void* operator new[](size_t size, std::align_val_t al, const std::not
   return new_aligned_nothrow(size, al);
 }
 
-HAKMEM_CXX void operator delete(void* p) noexcept { hak_free(p); }
-HAKMEM_CXX void operator delete[](void* p) noexcept { hak_free(p); }
-HAKMEM_CXX void operator delete(void* p, const std::nothrow_t&) noexcept { hak_free(p); }
-HAKMEM_CXX void operator delete[](void* p, const std::nothrow_t&) noexcept { hak_free(p); }
+HAKMEM_CXX void operator delete(void* p) noexcept { delete_unsized(p); }
+HAKMEM_CXX void operator delete[](void* p) noexcept { delete_unsized(p); }
+HAKMEM_CXX void operator delete(void* p, const std::nothrow_t&) noexcept { delete_unsized(p); }
+HAKMEM_CXX void operator delete[](void* p, const std::nothrow_t&) noexcept { delete_unsized(p); }
 HAKMEM_CXX void operator delete(void* p, size_t size) noexcept { sized_delete(p, size); }
 HAKMEM_CXX void operator delete[](void* p, size_t size) noexcept { sized_delete(p, size); }
-HAKMEM_CXX void operator delete(void* p, std::align_val_t) noexcept { hak_free(p); }
-HAKMEM_CXX void operator delete[](void* p, std::align_val_t) noexcept { hak_free(p); }
-HAKMEM_CXX void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { hak_free(p); }
-HAKMEM_CXX void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { hak_free(p); }
+HAKMEM_CXX void operator delete(void* p, std::align_val_t) noexcept { delete_unsized(p); }
+HAKMEM_CXX void operator delete[](void* p, std::align_val_t) noexcept { delete_unsized(p); }
+HAKMEM_CXX void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { delete_unsized(p); }
+HAKMEM_CXX void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { delete_unsized(p); }
 HAKMEM_CXX void operator delete(void* p, size_t size, std::align_val_t al) noexcept {
   sized_aligned_delete(p, size, al);
 }
