@@ -8,7 +8,11 @@
 #                                            "no_sanitizer";
 #   4. bazel test --config=asan  //tests/... every test under //tests/...
 #                                            with ASan + UBSan, except those
-#                                            tagged "no_sanitizer".
+#                                            tagged "no_sanitizer";
+#   5. tools/fuzz.sh                         a bounded libFuzzer run of the
+#                                            hak_ API (FUZZ_SECONDS, default
+#                                            25 s; clang, outside Bazel).
+# Valgrind (tests/valgrind:valgrind_test) runs in step 2.
 # New tests are picked up by their tags; no change here is needed. Every step runs even if an earlier one failed (and Bazel runs with
 # --keep_going); the script exits non-zero if any step failed and ends with a
 # summary and a "N passed, N failed" line counting test targets over all
@@ -57,6 +61,29 @@ print(passed, len(failed), " ".join(failed))
 EOF
 }
 
+# run_command_step NAME COMMAND...: a step that is not a bazel test; it
+# counts as one test.
+run_command_step() {
+  local name="$1"
+  shift
+  echo "=== ${name}: $*"
+  local start=$SECONDS
+  "$@"
+  local rc=$?
+  local verdict="PASS" passed=1 failed=0
+  if [ "$rc" -ne 0 ]; then
+    verdict="FAIL"
+    passed=0
+    failed=1
+    ANY_FAILED=1
+  fi
+  TOTAL_PASSED=$((TOTAL_PASSED + passed))
+  TOTAL_FAILED=$((TOTAL_FAILED + failed))
+  STEP_NAMES+=("$name")
+  STEP_RESULTS+=("$verdict: $passed passed, $failed failed, $((SECONDS - start)) s")
+  echo "=== ${name}: ${verdict}"
+}
+
 # run_step NAME BAZEL_TEST_ARGS...
 run_step() {
   local name="$1"
@@ -95,6 +122,7 @@ run_step "stress tests under ThreadSanitizer" --config=tsan \
   --build_tag_filters="$TSAN_FILTER" --test_tag_filters="$TSAN_FILTER" //tests/...
 run_step "tests under AddressSanitizer+UBSan" --config=asan \
   --build_tag_filters=-no_sanitizer --test_tag_filters=-no_sanitizer //tests/...
+run_command_step "fuzzing (bounded)" env FUZZ_SECONDS="${FUZZ_SECONDS:-25}" bash tools/fuzz.sh
 
 echo
 echo "=== test.sh summary"
