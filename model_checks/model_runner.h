@@ -106,10 +106,22 @@ inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-inline void save_report(const std::string& name, const std::string& text) {
+// Writes Relacy's report of one run to $TEST_UNDECLARED_OUTPUTS_DIR (Bazel
+// zips it into test.outputs/outputs.zip), named after the run.
+inline void save_report(const std::string& name, const ModelOptions& opt,
+                        const std::string& text) {
   const char* dir = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
   if (dir == nullptr || *dir == '\0') return;
-  std::ofstream out(std::string(dir) + "/" + name + ".relacy.txt");
+  std::string file;
+  for (char c : name + (opt.scheduler == rl::sched_bound ? " bounded" : "")) {
+    const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (keep) {
+      file += c;
+    } else if (!file.empty() && file.back() != '_') {
+      file += '_';
+    }
+  }
+  std::ofstream out(std::string(dir) + "/" + file + ".relacy.txt");
   out << text;
 }
 
@@ -181,7 +193,7 @@ bool expect_clean(ModelReport& report, const char* name, ModelOptions opt = {}) 
                 static_cast<unsigned long long>(p.stop_iteration),
                 detail::scheduler_name(opt).c_str(), secs, out_buf.text().c_str());
   }
-  detail::save_report(name, out_buf.text());
+  detail::save_report(name, opt, out_buf.text());
   std::fflush(stdout);
   report.record(ok);
   return ok;
@@ -218,7 +230,7 @@ bool expect_detected(ModelReport& report, const char* name,
                   name, rl::test_result_str(p.test_result), out_buf.text().c_str());
     }
   }
-  detail::save_report(name, out_buf.text());
+  detail::save_report(name, opt, out_buf.text());
   std::fflush(stdout);
   report.record(ok);
   return ok;
