@@ -13,7 +13,8 @@
 #                                            hak_ API (FUZZ_SECONDS, default
 #                                            25 s; clang, outside Bazel).
 # Valgrind (tests/valgrind:valgrind_test) runs in step 2.
-# New tests are picked up by their tags; no change here is needed. Every step runs even if an earlier one failed (and Bazel runs with
+# New tests are picked up by their tags; no change here is needed.
+# Every step runs even if an earlier one failed (and Bazel runs with
 # --keep_going); the script exits non-zero if any step failed and ends with a
 # summary and a "N passed, N failed" line counting test targets over all
 # steps.
