@@ -98,7 +98,19 @@ HAKMEM_EXPORT void* aligned_alloc(size_t alignment, size_t size) {
   return track_alloc(hak_aligned_alloc(alignment, size));
 }
 HAKMEM_EXPORT void* memalign(size_t alignment, size_t size) {
-  return track_alloc(hak_aligned_alloc(alignment, size));
+  // glibc's memalign takes any alignment: 0 and other non-powers of two are
+  // rounded up to a power of two, and only those above SIZE_MAX / 2 + 1 fail
+  // with EINVAL. Programs written against it rely on that.
+  if ((alignment & (alignment - 1)) != 0) {
+    if (alignment > SIZE_MAX / 2 + 1) {
+      errno = EINVAL;
+      return nullptr;
+    }
+    size_t pow2 = 1;
+    while (pow2 < alignment) pow2 <<= 1;
+    alignment = pow2;
+  }
+  return track_alloc(hak_aligned_alloc(alignment == 0 ? 1 : alignment, size));
 }
 HAKMEM_EXPORT void* valloc(size_t size) { return track_alloc(hak_aligned_alloc(4096, size)); }
 HAKMEM_EXPORT void* pvalloc(size_t size) {

@@ -231,6 +231,18 @@ TEST(MallocApi, AlignedAllocMemalignVallocPvalloc) {
     EXPECT_EQ(aligned_alloc(opaque(bad), 64), nullptr) << bad;
     EXPECT_EQ(errno, EINVAL) << bad;
   }
+  // memalign follows glibc: other alignments are rounded up to a power of two.
+  for (size_t odd : {size_t{0}, size_t{3}, size_t{24}, size_t{100}, size_t{5000}, (size_t{1} << 21) + 1}) {
+    void* m = memalign(opaque(odd), 100);
+    ASSERT_NE(m, nullptr) << odd;
+    size_t pow2 = 1;
+    while (pow2 < odd) pow2 <<= 1;
+    EXPECT_TRUE(aligned(m, pow2)) << m << " " << odd;
+    free(m);
+  }
+  errno = 0;
+  EXPECT_EQ(memalign(opaque(SIZE_MAX), 100), nullptr);
+  EXPECT_EQ(errno, EINVAL);
   for (size_t size : {size_t{0}, size_t{1}, size_t(page), size_t(page) + 1, 10 * kMiB}) {
     void* v = valloc(size);
     ASSERT_NE(v, nullptr);
