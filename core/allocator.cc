@@ -1,7 +1,9 @@
 // The allocation and free paths.
 //
-// Fast path (the owning thread, small block): malloc pops the head of its
-// current slab's free list; free pushes onto the block's slab's free list.
+// Fast path (the owning thread, small block): malloc pops the head of the
+// current slab's free list, which lives in the thread's heap; free pushes
+// the block back onto that list, or onto its own slab's list if the slab is
+// not current.
 // Neither uses an atomic read-modify-write or takes a lock. Everything else
 // (refill, remote free, large blocks, errors) is out of line below.
 #include <errno.h>
@@ -42,12 +44,12 @@ void free_slow(void* p, const char* function, size_t size, size_t alignment) noe
 // ---------------------------------------------------------------- hot path
 
 __attribute__((always_inline)) inline void* small_alloc(ThreadHeap* heap, unsigned cls) noexcept {
-  Slab* s = heap->current[cls];
-  FreeBlock* b = s->free.load();
+  HotClass& hot = heap->hot[cls];
+  FreeBlock* b = hot.free;
   if (HAKMEM_LIKELY(b != nullptr)) {
-    s->free.store(b->remote_next.load());
+    hot.free = b->remote_next.load();
     b->free_tag.store(0);  // live blocks never carry their free tag
-    s->set_used(s->used_count() + 1);
+    bump(hot.taken);
     return b;
   }
   return refill_and_alloc(heap, cls);
@@ -64,6 +66,14 @@ __attribute__((always_inline)) inline void small_free(void* p, const char* funct
   }
   ThreadHeap* heap = t_heap;
   if (HAKMEM_LIKELY(heap != nullptr && s->owner.load(MemoryOrder::relaxed) == heap)) {
+    HotClass& hot = heap->hot[s->size_class];
+    if (HAKMEM_LIKELY(hot.current == s)) {  // back onto the list malloc pops
+      b->free_tag.store(tag);
+      b->remote_next.store(hot.free);
+      hot.free = b;
+      bump(hot.taken, ~uint64_t{0});  // minus one
+      return;
+    }
     const uint32_t used = s->push_local(b, tag);
     if (HAKMEM_UNLIKELY(used == 0 || (used <= s->unfull_at && s->list.load() == kOnFullList))) {
       local_free_slow(heap, s, used);
@@ -75,8 +85,9 @@ __attribute__((always_inline)) inline void small_free(void* p, const char* funct
 
 // ---------------------------------------------------------------- refill
 
-// Turns up to a page's worth of the slab's never-used blocks into free ones.
-void carve_some(Slab* s) noexcept {
+// Turns up to a page's worth of the slab's never-used blocks into free ones,
+// pushed onto `list`.
+void carve_some(Slab* s, FreeBlock*& list) noexcept {
   uintptr_t at = s->carve.load();
   const uintptr_t end = s->carve_end.load();
   if (at >= end) return;
@@ -95,15 +106,34 @@ void carve_some(Slab* s) noexcept {
     b->free_tag.store(free_tag_for(b));
     b = next;
   }
-  b->remote_next.store(s->free.load());
+  b->remote_next.store(list);
   b->free_tag.store(free_tag_for(b));
-  s->free.store(head);
+  list = head;
   s->carve.store(at + n * bs);
 }
 
-bool has_free_blocks(Slab* s) noexcept {
-  if (s->free.load() == nullptr) carve_some(s);
-  return s->free.load() != nullptr;
+// Makes `s` (owned, on no list) the class's current slab: its free list
+// moves into the heap.
+void make_current(ThreadHeap* heap, unsigned cls, Slab* s) noexcept {
+  HotClass& hot = heap->hot[cls];
+  hot.current = s;
+  hot.free = s->free.load();
+  s->free.store(nullptr);
+  hot.taken.store(0, MemoryOrder::relaxed);
+}
+
+// Ends `current` status: the heap's list and count go back into the slab.
+// Returns the slab, or null if the class had none.
+Slab* retire_current(ThreadHeap* heap, unsigned cls) noexcept {
+  HotClass& hot = heap->hot[cls];
+  Slab* s = hot.current;
+  if (s == &g_empty_slab) return nullptr;
+  s->set_used(s->used_count() + uint32_t(hot.taken.load(MemoryOrder::relaxed)));
+  s->free.store(hot.free);
+  hot.free = nullptr;
+  hot.current = &g_empty_slab;
+  hot.taken.store(0, MemoryOrder::relaxed);
+  return s;
 }
 
 // Moves a full slab that has free blocks again to the partial list, or
@@ -148,31 +178,52 @@ Slab* next_slab(ThreadHeap* heap, unsigned cls) noexcept {
   return acquire_slab(heap, cls);
 }
 
+inline void* pop_hot(HotClass& hot) noexcept {
+  FreeBlock* b = hot.free;
+  hot.free = b->remote_next.load();
+  b->free_tag.store(0);
+  bump(hot.taken);
+  return b;
+}
+
+// The current slab's list is empty: take what other threads freed into it,
+// carve more of it, or move on to another slab.
 void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept {
   ClassCache& cc = heap->classes[cls];
+  HotClass& hot = heap->hot[cls];
   cc.used = true;
-  Slab* s = heap->current[cls];
+  Slab* s = hot.current;
   if (s != &g_empty_slab) {
-    s->drain_remote();
-    if (has_free_blocks(s)) return s->pop();
-    slab_list_push(cc, s, kOnFullList);
+    if (FreeBlock* chain = s->remote.take_all()) {
+      uint64_t n = 1;
+      FreeBlock* last = chain;
+      for (FreeBlock* b = chain->remote_next.load(); b != nullptr; b = b->remote_next.load()) {
+        last = b;
+        ++n;
+      }
+      last->remote_next.store(hot.free);
+      hot.free = chain;
+      bump(hot.taken, uint64_t{0} - n);
+    } else {
+      carve_some(s, hot.free);
+    }
+    if (hot.free != nullptr) return pop_hot(hot);
+    slab_list_push(cc, retire_current(heap, cls), kOnFullList);  // every block is out
   }
   s = next_slab(heap, cls);
-  if (s == nullptr || !has_free_blocks(s)) {
-    heap->current[cls] = &g_empty_slab;
+  if (s == nullptr) {
     errno = ENOMEM;
     return nullptr;
   }
-  heap->current[cls] = s;
-  return s->pop();
+  make_current(heap, cls, s);
+  if (hot.free == nullptr) carve_some(s, hot.free);
+  return pop_hot(hot);  // next_slab returns slabs with free or never-used blocks
 }
 
 // ---------------------------------------------------------------- free
 
 void local_free_slow(ThreadHeap* heap, Slab* s, uint32_t used) noexcept {
-  const unsigned cls = chunk_of(s)->size_class;
-  ClassCache& cc = heap->classes[cls];
-  if (s == heap->current[cls]) return;  // keep allocating from it, even when empty
+  ClassCache& cc = heap->classes[s->size_class];
   slab_list_remove(cc, s);
   if (used == 0) {
     release_slab(s);
@@ -266,8 +317,7 @@ void thread_exit(void* arg) noexcept {
   heap->remote_notices.drain([](Slab*) {});  // every owned slab is drained below
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     ClassCache& cc = heap->classes[cls];
-    if (heap->current[cls] != &g_empty_slab) abandon_or_release(heap->current[cls]);
-    heap->current[cls] = &g_empty_slab;
+    if (Slab* s = retire_current(heap, cls)) abandon_or_release(s);
     while (Slab* s = slab_list_pop(cc, kOnPartialList)) abandon_or_release(s);
     while (Slab* s = slab_list_pop(cc, kOnFullList)) abandon_or_release(s);
     g_state.classes[cls].remote_frees_of_exited_threads.fetch_add(

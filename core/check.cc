@@ -39,7 +39,15 @@ struct Checker {
         .write_to(2);
   }
 
-  void check_free_list(unsigned cls, Chunk* c, unsigned i, Slab* s) {
+  void check_free_list(unsigned cls, Chunk* c, unsigned i, Slab* s, ThreadHeap* me) {
+    // A current slab's free list and used count live partly in the heap.
+    FreeBlock* list = s->free.load();
+    uint32_t used = s->used_count();
+    if (me != nullptr && me->hot[cls].current == s) {
+      if (list != nullptr) fail("current slab has blocks on its own list", cls, s);
+      list = me->hot[cls].free;
+      used += uint32_t(me->hot[cls].taken.load(MemoryOrder::relaxed));
+    }
     const uintptr_t begin = slab_area_begin(c, i), end = slab_area_end(c, i);
     const unsigned capacity = slab_capacity(c, i);
     const uintptr_t carve = s->carve.load(), carve_end = s->carve_end.load();
@@ -50,7 +58,7 @@ struct Checker {
     constexpr unsigned kMaxBlocks = kSlabSize / kMinAlign;
     uint64_t seen[kMaxBlocks / 64] = {};
     unsigned free_count = 0;
-    for (FreeBlock* b = s->free.load(); b != nullptr; b = b->remote_next.load()) {
+    for (FreeBlock* b = list; b != nullptr; b = b->remote_next.load()) {
       const uintptr_t a = reinterpret_cast<uintptr_t>(b);
       if (a < begin || a + c->block_size > end || (a - begin) % c->block_size != 0) {
         return fail("free-list block outside its slab or misaligned", cls, b);
@@ -67,7 +75,6 @@ struct Checker {
       ++free_count;
     }
     const unsigned never_used = unsigned((carve_end - carve) / c->block_size);
-    const uint32_t used = s->used_count();
     if (free_count + used + never_used != capacity) {
       fail("free + used + never-used blocks != capacity", cls, s);
     }
@@ -88,7 +95,7 @@ struct Checker {
       if (is_adoptable && state != kSlabAbandoned) fail("adoptable bit on a non-abandoned slab", cls, s);
       if (s->used_count() > slab_capacity(c, i)) fail("more used blocks than capacity", cls, s);
       if (state == kSlabOwned && s->owner.load(MemoryOrder::relaxed) == me && me != nullptr) {
-        check_free_list(cls, c, i, s);
+        check_free_list(cls, c, i, s, me);
       }
     }
   }
@@ -112,15 +119,15 @@ struct Checker {
   void check_heap(ThreadHeap* me) {
     for (unsigned cls = 0; cls < kNumClasses; ++cls) {
       ClassCache& cc = me->classes[cls];
-      Slab* cur = me->current[cls];
+      Slab* cur = me->hot[cls].current;
       if (cur == nullptr) {
         fail("null current slab", cls, me);
       } else if (cur != empty_slab()) {
         if (cur->owner.load(MemoryOrder::relaxed) != me) fail("current slab not owned by its heap", cls, cur);
         if (chunk_of(cur)->size_class != cls) fail("current slab of another class", cls, cur);
         if (cur->list.load() != kOnNoList) fail("current slab also on a heap list", cls, cur);
-      } else if (cur->free.load() != nullptr || cur->used_count() != 0) {
-        fail("the shared empty slab was written", cls, cur);
+      } else if (cur->free.load() != nullptr || cur->used_count() != 0 || me->hot[cls].free != nullptr) {
+        fail("the shared empty slab was written, or has a free list", cls, cur);
       }
       for (uint8_t which : {uint8_t(kOnPartialList), uint8_t(kOnFullList)}) {
         unsigned n = 0;

@@ -1,7 +1,13 @@
 // A chunk: 2 MiB, 2 MiB-aligned, one size class, a header and 32 slabs.
 //
-//   | header (kChunkHeaderSize) | slab 0 blocks ... | slab 1 | ... | slab 31 |
-//   0                                          64 KiB       128 KiB
+//   | color | header | slab 0 blocks ... | slab 1 | ... | slab 31 |
+//   0               kChunkHeaderSize    64 KiB  128 KiB
+//
+// The header does not start at the chunk's first byte but 64 * color bytes
+// in, where the color is taken from the chunk's address (chunk_of() computes
+// it). Otherwise every chunk's descriptor of slab i would sit at the same
+// address modulo 2 MiB, in the same cache set, and a thread using slab 0 of
+// twenty classes would evict its own hot descriptors constantly.
 //
 // The header holds the chunk's class, its two slab bitmaps and the 32 slab
 // descriptors. Slab 0's blocks start after the header; every other slab's
@@ -45,20 +51,29 @@ using Slab = BasicSlab<lockfree::DefaultAtomics, ThreadHeap>;
 using Chunk = BasicChunk<lockfree::DefaultAtomics, ThreadHeap>;
 using FreeBlock = Slab::Block;
 
-inline constexpr size_t kChunkHeaderSize = align_up(sizeof(Chunk), kPageSize);
+inline constexpr unsigned kChunkColors = 16;
+inline constexpr size_t kChunkColorStride = 64;
+inline constexpr size_t kChunkHeaderSize =
+    align_up(sizeof(Chunk) + (kChunkColors - 1) * kChunkColorStride, kPageSize);
 static_assert(kChunkHeaderSize < kSlabSize / 2, "header must leave room in slab 0");
 
+inline uintptr_t chunk_base(const void* p) { return reinterpret_cast<uintptr_t>(p) & ~kChunkMask; }
+// Where the header of the chunk at `base` starts (see "color" above).
+inline uintptr_t chunk_header_address(uintptr_t base) {
+  return base + ((base >> kChunkShift) % kChunkColors) * kChunkColorStride;
+}
+// The header of the chunk containing p (any address inside the chunk).
 inline Chunk* chunk_of(const void* p) {
-  return reinterpret_cast<Chunk*>(reinterpret_cast<uintptr_t>(p) & ~kChunkMask);
+  return reinterpret_cast<Chunk*>(chunk_header_address(chunk_base(p)));
 }
 inline unsigned slab_index_of(const void* p) {
   return unsigned((reinterpret_cast<uintptr_t>(p) & kChunkMask) >> kSlabShift);
 }
 inline uintptr_t slab_area_begin(const Chunk* c, unsigned i) {
-  return reinterpret_cast<uintptr_t>(c) + (i == 0 ? kChunkHeaderSize : i * kSlabSize);
+  return chunk_base(c) + (i == 0 ? kChunkHeaderSize : i * kSlabSize);
 }
 inline uintptr_t slab_area_end(const Chunk* c, unsigned i) {
-  return reinterpret_cast<uintptr_t>(c) + (i + 1) * kSlabSize;
+  return chunk_base(c) + (i + 1) * kSlabSize;
 }
 inline unsigned slab_capacity(const Chunk* c, unsigned i) {
   return unsigned((slab_area_end(c, i) - slab_area_begin(c, i)) / c->block_size);

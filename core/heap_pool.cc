@@ -8,7 +8,11 @@ namespace hakmem {
 namespace {
 
 void init_heap(ThreadHeap* h, HeapPage* page, unsigned slot) {
-  for (Slab*& s : h->current) s = empty_slab();
+  for (HotClass& hc : h->hot) {
+    hc.free = nullptr;
+    hc.current = empty_slab();
+    hc.taken.store(0, lockfree::MemoryOrder::relaxed);
+  }
   for (ClassCache& c : h->classes) c = ClassCache{nullptr, nullptr, 0, false};
   for (auto& c : h->remote_frees) c.store(0, lockfree::MemoryOrder::relaxed);
   h->pool_page = page;

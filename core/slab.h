@@ -67,6 +67,7 @@ struct alignas(64) BasicSlab {
   uintptr_t area_begin = 0;
   uint32_t area_bytes = 0;
   uint32_t block_size = 0;
+  uint32_t size_class = 0;
   // ceil(2^32 / block_size): for offsets below 2^16,
   // (offset * reciprocal) >> 32 == offset / block_size, without a divide.
   uint32_t reciprocal = 0;
@@ -89,8 +90,9 @@ struct alignas(64) BasicSlab {
   Var<BasicSlab*> notify_next{nullptr};
   Atomic<uint8_t> notify_queued{0};
 
-  void set_geometry(uintptr_t begin, uint32_t capacity, uint32_t size) {
+  void set_geometry(uintptr_t begin, uint32_t capacity, uint32_t size, uint32_t cls) {
     area_begin = begin;
+    size_class = cls;
     area_bytes = capacity * size;
     block_size = size;
     reciprocal = uint32_t(((uint64_t{1} << 32) + size - 1) / size);
@@ -108,17 +110,6 @@ struct alignas(64) BasicSlab {
 
   uint32_t used_count() const { return used.load(MO::relaxed); }
   void set_used(uint32_t n) { used.store(n, MO::relaxed); }
-
-  // Owner: the next free block, or null.
-  Block* pop() {
-    Block* b = free.load();
-    if (b != nullptr) {
-      free.store(b->remote_next.load());
-      b->free_tag.store(0);
-      set_used(used_count() + 1);
-    }
-    return b;
-  }
 
   // Owner: puts a block back. Returns the new number of used blocks.
   uint32_t push_local(Block* b, uintptr_t tag) {

@@ -36,12 +36,13 @@ Chunk* new_chunk(unsigned cls, uint32_t free_bits) {
   void* mem = os::map_aligned(kChunkSize, kChunkSize);
   if (mem == nullptr) return nullptr;
   g_state.bytes_mapped.fetch_add(kChunkSize, MemoryOrder::relaxed);
-  Chunk* c = new (mem) Chunk();
+  Chunk* c = new (reinterpret_cast<void*>(chunk_header_address(reinterpret_cast<uintptr_t>(mem))))
+      Chunk();
   c->magic = kChunkMagic ^ reinterpret_cast<uintptr_t>(c);
   c->size_class = cls;
   c->block_size = uint32_t(class_to_size(cls));
   for (unsigned i = 0; i < kSlabsPerChunk; ++i) {
-    c->slabs[i].set_geometry(slab_area_begin(c, i), slab_capacity(c, i), c->block_size);
+    c->slabs[i].set_geometry(slab_area_begin(c, i), slab_capacity(c, i), c->block_size, cls);
   }
   c->free_slabs.initialize(free_bits);
   g_state.registry.set_one(c, kGranuleChunk);

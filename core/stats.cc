@@ -36,6 +36,8 @@ extern "C" int hak_get_stats(struct hak_stats* out) {
   g_state.heaps.for_each_live([out](ThreadHeap* h) {
     for (unsigned cls = 0; cls < kNumClasses; ++cls) {
       out->classes[cls].remote_frees += h->remote_frees[cls].load(MemoryOrder::relaxed);
+      // A current slab's used count is its slab's plus the heap's delta.
+      out->classes[cls].live_blocks += h->hot[cls].taken.load(MemoryOrder::relaxed);
     }
   });
   out->bytes_mapped = g_state.bytes_mapped.load(MemoryOrder::relaxed);

@@ -1,8 +1,8 @@
 // ThreadHeap: one thread's slabs, per size class.
 //
-// For each class a heap has a `current` slab it allocates from, a `partial`
-// list of other owned slabs with free blocks and a `full` list of owned
-// slabs with none. All of it is touched by the owning thread only, so the
+// For each class a heap has a `current` slab it allocates from (HotClass),
+// a `partial` list of other owned slabs with free blocks and a `full` list of
+// owned slabs with none. All of it is touched by the owning thread only, so the
 // owner's malloc and free use no atomic read-modify-write.
 //
 // Heaps live in HeapPool pages (mmap'd, never unmapped) and are reused after
@@ -26,13 +26,24 @@ struct ClassCache {
   bool used;  // this heap ever allocated from the class
 };
 
+// What the owner's malloc and free touch for one class. While a slab is its
+// heap's current slab, its free list lives here, not in the slab, so malloc
+// touches only the heap and the block (the slab descriptors of a thread's
+// classes sit in different chunks, on different pages).
+struct HotClass {
+  using Counter = lockfree::DefaultAtomics::Atomic<uint64_t>;
+  FreeBlock* free;  // free blocks of `current`
+  Slab* current;    // never null: the shared empty slab when there is none
+  // Blocks of `current` handed out minus blocks returned to `free` since it
+  // became current (modulo 2^64): its true used count is current->used +
+  // taken. Relaxed load+store by the owner; statistics read it.
+  Counter taken;
+};
+
 struct ThreadHeap {
   using Counter = lockfree::DefaultAtomics::Atomic<uint64_t>;
 
-  // Per class: the slab malloc pops from. Never null (the shared empty slab
-  // when there is none). First in the heap and 8 bytes per class, so the
-  // fast path indexes it with one scaled load.
-  Slab* current[kNumClasses];
+  HotClass hot[kNumClasses];
   ClassCache classes[kNumClasses];
 
   // Slabs of this heap that received remote frees: a remote freer whose push
@@ -54,7 +65,7 @@ struct ThreadHeap {
 // so the fast path needs no null check. Never written.
 Slab* empty_slab();
 
-inline void bump(ThreadHeap::Counter& c, uint64_t by = 1) {
+inline void bump(HotClass::Counter& c, uint64_t by = 1) {
   c.store(c.load(lockfree::MemoryOrder::relaxed) + by, lockfree::MemoryOrder::relaxed);
 }
 
