@@ -119,6 +119,17 @@ bool LargeCache::put(LargeHeader* h, size_t limit) noexcept {
   return false;
 }
 
+LargeHeader* LargeCache::take_any() noexcept {
+  for (auto& slot : slots_) {
+    uintptr_t v = slot.load(MemoryOrder::relaxed);
+    if (v != 0 && slot.compare_exchange_strong(v, 0, MemoryOrder::acquire, MemoryOrder::relaxed)) {
+      bytes_.fetch_sub((v & kGranuleBits) << kChunkShift, MemoryOrder::relaxed);
+      return reinterpret_cast<LargeHeader*>(v & ~kGranuleBits);
+    }
+  }
+  return nullptr;
+}
+
 uint64_t LargeCache::cached_bytes() const noexcept { return bytes_.load(MemoryOrder::relaxed); }
 
 void* large_alloc(size_t size, size_t align, bool zero) noexcept {
@@ -170,9 +181,18 @@ void large_free(LargeHeader* h) noexcept {
   if (h->mapping_size > kChunkSize && g_state.config.mem_diet == 2) {
     os::decommit(reinterpret_cast<char*>(h) + kChunkSize, h->mapping_size - kChunkSize);
   }
-  if (h->user_offset >= kChunkSize || !g_state.large.put(h, g_state.config.large_cache_limit)) {
-    unmap_large(h);
+  // The newest mapping is the likeliest to be asked for again: make room for
+  // it by unmapping older ones (a few at most, to bound the cost of a free).
+  const size_t limit = g_state.config.large_cache_limit;
+  if (h->user_offset < kChunkSize && h->mapping_size <= limit) {
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      if (g_state.large.put(h, limit)) return;
+      LargeHeader* old = g_state.large.take_any();
+      if (old == nullptr) break;
+      unmap_large(old);
+    }
   }
+  unmap_large(h);
 }
 
 size_t large_usable_size(const LargeHeader* h) noexcept { return h->mapping_size - h->user_offset; }

@@ -38,6 +38,8 @@ class LargeCache {
   LargeHeader* take(size_t granules) noexcept;
   // Caches the mapping if it fits under `limit` bytes; false if not.
   bool put(LargeHeader* h, size_t limit) noexcept;
+  // Any cached mapping (to evict), or null.
+  LargeHeader* take_any() noexcept;
   uint64_t cached_bytes() const noexcept;
 
  private:

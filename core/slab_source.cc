@@ -45,11 +45,19 @@ Chunk* new_chunk(unsigned cls, uint32_t free_bits) {
     c->slabs[i].set_geometry(slab_area_begin(c, i), slab_capacity(c, i), c->block_size, cls);
   }
   c->free_slabs.initialize(free_bits);
-  g_state.registry.set_one(c, kGranuleChunk);
   return c;
 }
 
+// Gives back a chunk no other thread has seen.
+void unmap_unpublished_chunk(Chunk* c) {
+  g_state.bytes_mapped.fetch_sub(kChunkSize, MemoryOrder::relaxed);
+  os::unmap(reinterpret_cast<void*>(chunk_base(c)), kChunkSize);
+}
+
+// Publishes an initialised chunk: registry entry first (so frees of its
+// blocks classify), then the ChunkList append.
 void link_chunk(unsigned cls, Chunk* c) {
+  g_state.registry.set_one(c, kGranuleChunk);
   ClassHead& head = g_state.classes[cls];
   const uint64_t position = head.chunks.append(c);
   if (g_state.config.log) {
@@ -73,6 +81,17 @@ Slab* claim_free_in(ThreadHeap* heap, Chunk* c) {
   Slab* s = own(heap, c, unsigned(i));
   prepare_fresh(s, c, unsigned(i));
   return s;
+}
+
+Slab* claim_any_free(ThreadHeap* heap, ClassHead& head) {
+  if (head.free_slabs.load(MemoryOrder::relaxed) == 0) return nullptr;
+  if (Chunk* c = head.chunks.current()) {
+    if (Slab* s = claim_free_in(heap, c)) return s;
+  }
+  for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
+    if (Slab* s = claim_free_in(heap, c)) return s;
+  }
+  return nullptr;
 }
 
 bool has_blocks(Slab* s) { return s->free.load() != nullptr || s->carve.load() < s->carve_end.load(); }
@@ -106,18 +125,18 @@ Slab* acquire_slab(ThreadHeap* heap, unsigned cls) noexcept {
   }
 
   // 2. A free slab: first in the current chunk, then anywhere.
-  if (head.free_slabs.load(MemoryOrder::relaxed) > 0) {
-    if (Chunk* c = head.chunks.current()) {
-      if (Slab* s = claim_free_in(heap, c)) return s;
-    }
-    for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
-      if (Slab* s = claim_free_in(heap, c)) return s;
-    }
-  }
+  if (Slab* s = claim_any_free(heap, head)) return s;
 
   // 3. Expand: a new chunk whose slab 0 is ours before anyone can see it.
   Chunk* c = new_chunk(cls, ~uint32_t{1});
   if (c == nullptr) return nullptr;
+  // Threads that found no free slab at the same moment all get here; if one
+  // of them linked its chunk meanwhile, use that chunk's slabs and give ours
+  // back, so a burst of new threads does not map a chunk each.
+  if (Slab* s = claim_any_free(heap, head)) {
+    unmap_unpublished_chunk(c);
+    return s;
+  }
   Slab* s = own(heap, c, 0);
   prepare_fresh(s, c, 0);
   head.free_slabs.fetch_add(kSlabsPerChunk - 1, MemoryOrder::relaxed);
