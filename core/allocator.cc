@@ -66,16 +66,11 @@ __attribute__((always_inline)) inline void small_free(void* p, const char* funct
   }
   ThreadHeap* heap = t_heap;
   if (HAKMEM_LIKELY(heap != nullptr && s->owner.load(MemoryOrder::relaxed) == heap)) {
-    HotClass& hot = heap->hot[s->size_class];
-    if (HAKMEM_LIKELY(hot.current == s)) {  // back onto the list malloc pops
-      b->free_tag.store(tag);
-      b->remote_next.store(hot.free);
-      hot.free = b;
-      bump(hot.taken, ~uint64_t{0});  // minus one
-      return;
-    }
     const uint32_t used = s->push_local(b, tag);
-    if (HAKMEM_UNLIKELY(used == 0 || (used <= s->unfull_at && s->list.load() == kOnFullList))) {
+    // One rarely taken branch: `|` and `&`, not `||` and `&&`, whose
+    // separate branches on `used <= unfull_at` would be unpredictable.
+    const bool unfull = (used <= s->unfull_at) & (s->list.load() == kOnFullList);
+    if (HAKMEM_UNLIKELY((used == 0) | unfull)) {
       local_free_slow(heap, s, used);
     }
     return;
@@ -112,13 +107,11 @@ void carve_some(Slab* s, FreeBlock*& list) noexcept {
   s->carve.store(at + n * bs);
 }
 
-// Makes `s` (owned, on no list) the class's current slab: its free list
-// moves into the heap.
+// Makes `s` (owned, on no list) the class's current slab.
 void make_current(ThreadHeap* heap, unsigned cls, Slab* s) noexcept {
   HotClass& hot = heap->hot[cls];
   hot.current = s;
-  hot.free = s->free.load();
-  s->free.store(nullptr);
+  hot.free = nullptr;
   hot.taken.store(0, MemoryOrder::relaxed);
 }
 
@@ -129,7 +122,12 @@ Slab* retire_current(ThreadHeap* heap, unsigned cls) noexcept {
   Slab* s = hot.current;
   if (s == &g_empty_slab) return nullptr;
   s->set_used(s->used_count() + uint32_t(hot.taken.load(MemoryOrder::relaxed)));
-  s->free.store(hot.free);
+  if (FreeBlock* list = hot.free) {
+    FreeBlock* last = list;
+    while (FreeBlock* next = last->remote_next.load()) last = next;
+    last->remote_next.store(s->free.load());
+    s->free.store(list);
+  }
   hot.free = nullptr;
   hot.current = &g_empty_slab;
   hot.taken.store(0, MemoryOrder::relaxed);
@@ -178,6 +176,17 @@ Slab* next_slab(ThreadHeap* heap, unsigned cls) noexcept {
   return acquire_slab(heap, cls);
 }
 
+// Refills the heap's list of the current slab `s` (which is empty) from the
+// slab: blocks the owner freed into it, then blocks other threads freed,
+// then never-used blocks. Returns false if the slab has none left.
+bool take_free_blocks(Slab* s, HotClass& hot) noexcept {
+  if (s->free.load() == nullptr) s->drain_remote();
+  hot.free = s->free.load();
+  s->free.store(nullptr);
+  if (hot.free == nullptr) carve_some(s, hot.free);
+  return hot.free != nullptr;
+}
+
 inline void* pop_hot(HotClass& hot) noexcept {
   FreeBlock* b = hot.free;
   hot.free = b->remote_next.load();
@@ -194,20 +203,7 @@ void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept {
   cc.used = true;
   Slab* s = hot.current;
   if (s != &g_empty_slab) {
-    if (FreeBlock* chain = s->remote.take_all()) {
-      uint64_t n = 1;
-      FreeBlock* last = chain;
-      for (FreeBlock* b = chain->remote_next.load(); b != nullptr; b = b->remote_next.load()) {
-        last = b;
-        ++n;
-      }
-      last->remote_next.store(hot.free);
-      hot.free = chain;
-      bump(hot.taken, uint64_t{0} - n);
-    } else {
-      carve_some(s, hot.free);
-    }
-    if (hot.free != nullptr) return pop_hot(hot);
+    if (take_free_blocks(s, hot)) return pop_hot(hot);
     slab_list_push(cc, retire_current(heap, cls), kOnFullList);  // every block is out
   }
   s = next_slab(heap, cls);
@@ -216,13 +212,16 @@ void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept {
     return nullptr;
   }
   make_current(heap, cls, s);
-  if (hot.free == nullptr) carve_some(s, hot.free);
-  return pop_hot(hot);  // next_slab returns slabs with free or never-used blocks
+  take_free_blocks(s, hot);  // next_slab returns slabs with free or never-used blocks
+  return pop_hot(hot);
 }
 
 // ---------------------------------------------------------------- free
 
 void local_free_slow(ThreadHeap* heap, Slab* s, uint32_t used) noexcept {
+  // The current slab's own count is only part of its used count (the rest
+  // is in the heap); it is never released while current.
+  if (heap->hot[s->size_class].current == s) return;
   ClassCache& cc = heap->classes[s->size_class];
   slab_list_remove(cc, s);
   if (used == 0) {

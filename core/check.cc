@@ -43,9 +43,9 @@ struct Checker {
     // A current slab's free list and used count live partly in the heap.
     FreeBlock* list = s->free.load();
     uint32_t used = s->used_count();
+    FreeBlock* heap_list = nullptr;
     if (me != nullptr && me->hot[cls].current == s) {
-      if (list != nullptr) fail("current slab has blocks on its own list", cls, s);
-      list = me->hot[cls].free;
+      heap_list = me->hot[cls].free;
       used += uint32_t(me->hot[cls].taken.load(MemoryOrder::relaxed));
     }
     const uintptr_t begin = slab_area_begin(c, i), end = slab_area_end(c, i);
@@ -58,7 +58,7 @@ struct Checker {
     constexpr unsigned kMaxBlocks = kSlabSize / kMinAlign;
     uint64_t seen[kMaxBlocks / 64] = {};
     unsigned free_count = 0;
-    for (FreeBlock* b = list; b != nullptr; b = b->remote_next.load()) {
+    for (FreeBlock* b = list != nullptr ? list : heap_list; b != nullptr;) {
       const uintptr_t a = reinterpret_cast<uintptr_t>(b);
       if (a < begin || a + c->block_size > end || (a - begin) % c->block_size != 0) {
         return fail("free-list block outside its slab or misaligned", cls, b);
@@ -73,6 +73,11 @@ struct Checker {
         fail("free block lost its free tag (written after free?)", cls, b);
       }
       ++free_count;
+      b = b->remote_next.load();
+      if (b == nullptr && list != nullptr) {  // the slab's list, then the heap's
+        b = heap_list;
+        list = nullptr;
+      }
     }
     const unsigned never_used = unsigned((carve_end - carve) / c->block_size);
     if (free_count + used + never_used != capacity) {
@@ -93,7 +98,11 @@ struct Checker {
       const bool is_free = (free_bits >> i) & 1, is_adoptable = (adoptable_bits >> i) & 1;
       if (is_free && state != kSlabFree) fail("free bit set on a slab in use", cls, s);
       if (is_adoptable && state != kSlabAbandoned) fail("adoptable bit on a non-abandoned slab", cls, s);
-      if (s->used_count() > slab_capacity(c, i)) fail("more used blocks than capacity", cls, s);
+      // (An owned slab's count is checked with its free list below; a current
+      // slab's own count is partial and may even be below zero.)
+      if (state == kSlabAbandoned && s->used_count() > slab_capacity(c, i)) {
+        fail("more used blocks than capacity", cls, s);
+      }
       if (state == kSlabOwned && s->owner.load(MemoryOrder::relaxed) == me && me != nullptr) {
         check_free_list(cls, c, i, s, me);
       }

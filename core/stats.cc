@@ -29,7 +29,9 @@ extern "C" int hak_get_stats(struct hak_stats* out) {
         const Slab& s = c->slabs[i];
         if (s.state.load(MemoryOrder::relaxed) == kSlabFree) continue;
         ++cs.slabs_in_use;
-        cs.live_blocks += s.used_count();
+        // int32: a current slab's own count may be below zero (its heap
+        // holds the rest, added below).
+        cs.live_blocks += uint64_t(int64_t(int32_t(s.used_count())));
       }
     }
   }

@@ -26,17 +26,19 @@ struct ClassCache {
   bool used;  // this heap ever allocated from the class
 };
 
-// What the owner's malloc and free touch for one class. While a slab is its
-// heap's current slab, its free list lives here, not in the slab, so malloc
-// touches only the heap and the block (the slab descriptors of a thread's
-// classes sit in different chunks, on different pages).
+// What the owner's malloc touches for one class. malloc pops from `free`, a
+// list of the current slab's blocks kept in the heap, so it touches only the
+// heap and the block (the slab descriptors of a thread's classes sit in
+// different chunks, on different pages). free pushes onto the block's own
+// slab, current or not (no branch on which); when `free` runs dry, malloc
+// takes the current slab's list over (see take_free_blocks).
 struct HotClass {
   using Counter = lockfree::DefaultAtomics::Atomic<uint64_t>;
-  FreeBlock* free;  // free blocks of `current`
+  FreeBlock* free;  // blocks of `current` ready to hand out
   Slab* current;    // never null: the shared empty slab when there is none
-  // Blocks of `current` handed out minus blocks returned to `free` since it
-  // became current (modulo 2^64): its true used count is current->used +
-  // taken. Relaxed load+store by the owner; statistics read it.
+  // Blocks popped from `free` since `current` became current: the slab's
+  // true used count is current->used + taken (mod 2^32; current->used alone
+  // may wrap below zero). Relaxed load+store by the owner; statistics read it.
   Counter taken;
 };
 
