@@ -20,7 +20,7 @@
 // free tag), so those are made accessible again right away. calloc and
 // realloc are composed of malloc, memset/memcpy and free so hakmem never
 // writes into a block Memcheck considers freed. In every other build these
-// helpers are empty and compile away.
+// functions are empty and compile away.
 #if defined(HAKMEM_VALGRIND) && HAKMEM_VALGRIND
 #include <string.h>
 #include <valgrind/memcheck.h>

@@ -1,4 +1,4 @@
-// Helpers shared by the reliability tests (stress, fork, OOM, fuzzing):
+// Shared by the reliability tests (stress, fork, OOM, bad inputs):
 // a small PRNG, request sizes drawn like a real program's, and a block
 // pattern that records who allocated a block so a verifier can detect any
 // overwrite, overlap or early reuse.
