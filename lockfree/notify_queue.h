@@ -7,6 +7,19 @@
 // its way). The consumer reads a node's link before clearing its flag, so a
 // producer can only relink a node the consumer has finished with.
 //
+// No lost wakeup: a producer that finds the flag set relies on the consumer
+// seeing whatever it did before (e.g. a push onto the node's remote list)
+// when it visits the node. The consumer's clear is therefore an exchange
+// (acq_rel), not a store: it reads the latest flag value, and every producer
+// exchange that found the flag set heads a release sequence of exchanges
+// that the clear continues, so those producers' earlier writes happen before
+// the visit. With a plain release store, the consumer's visit could read the
+// node's remote list before a producer's push that the producer's exchange
+// (reading 1) had already ordered before the clear -- store buffering, which
+// x86 allows between the clear (a plain store) and the visit's load -- and
+// that block would sit on the list with the node no longer queued (found by
+// model_checks/notify_queue_model).
+//
 // hakmem uses it to tell a slab's owner which of its slabs received remote
 // frees, so the owner need not scan all of them.
 //
@@ -29,8 +42,14 @@ struct NotifyQueueOrders {
   // Winning the flag must see the consumer's read of the link (which
   // happened before it cleared the flag), so the relink cannot race it:
   // acquire on the producer's exchange, release on the consumer's clear.
+  // The producer's exchange also releases, and the consumer's clear (an
+  // exchange) also acquires, so that a producer that found the flag set has
+  // its earlier writes seen by the consumer's visit (no lost wakeup).
   static constexpr MemoryOrder claim = MemoryOrder::acq_rel;
-  static constexpr MemoryOrder clear = MemoryOrder::release;
+  static constexpr MemoryOrder clear = MemoryOrder::acq_rel;
+  // unclaim() publishes the claimer's acquisition of the consumer's last
+  // read of the link to the next claimer.
+  static constexpr MemoryOrder unclaim = MemoryOrder::release;
 };
 
 template <class Node, class P = DefaultAtomics, class Orders = NotifyQueueOrders>
@@ -54,18 +73,23 @@ class NotifyQueue {
     return node->notify_queued.exchange(1, Orders::claim, loc) == 0;
   }
   void push_claimed(Node* node, Loc loc = Loc::current()) { list_.push(node, loc); }
+  // A producer that found the flag set while it was claimed by an unclaim()
+  // caller is not seen by anyone: unclaim() is for a node whose news the
+  // caller knows will be collected another way.
   static void unclaim(Node* node, Loc loc = Loc::current()) {
-    node->notify_queued.store(0, Orders::clear, loc);
+    node->notify_queued.store(0, Orders::unclaim, loc);
   }
 
   // Visits every queued node once; each may be notified again as soon as it
-  // is visited. Linearization point: the list's take_all (acquire).
+  // is visited, and the visit sees everything done before any notify() that
+  // found the node queued. Linearization point: the list's take_all
+  // (acquire).
   template <class F>
   void drain(F&& visit, Loc loc = Loc::current()) {
     Node* node = list_.take_all(loc);
     while (node != nullptr) {
       Node* next = node->notify_next.load(loc);
-      node->notify_queued.store(0, Orders::clear, loc);
+      node->notify_queued.exchange(0, Orders::clear, loc);
       visit(node);
       node = next;
     }

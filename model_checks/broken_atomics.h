@@ -7,6 +7,8 @@
 // that class of bug and proves nothing about it.
 #pragma once
 
+#include <type_traits>
+
 #include "model_checks/relacy_atomics.h"
 
 namespace hakmem::lockfree {
@@ -85,6 +87,31 @@ struct SplitTestAndResetAtomics : RelacyAtomics {
       const T old = this->load(load_part(mo), loc);
       this->store(T(old & ~mask), store_part(mo), loc);
       return (old & mask) != 0;
+    }
+  };
+};
+
+// exchange of an integer (a flag such as NotifyQueue's notify_queued) done
+// as a load then a store: two threads can both read "clear" and both think
+// they set the flag. Pointer exchanges (RemoteFreeList::take_all) stay
+// atomic, so that only the flag protocol is broken.
+struct SplitFlagExchangeAtomics : RelacyAtomics {
+  template <class T>
+  class Atomic : public RelacyAtomics::Atomic<T> {
+    using Base = RelacyAtomics::Atomic<T>;
+
+   public:
+    using Base::Base;
+
+    T exchange(T v, MemoryOrder mo, Loc loc = Loc::current()) {
+      using namespace broken_detail;
+      if constexpr (std::is_pointer_v<T>) {
+        return Base::exchange(v, mo, loc);
+      } else {
+        const T old = this->load(load_part(mo), loc);
+        this->store(v, store_part(mo), loc);
+        return old;
+      }
     }
   };
 };
