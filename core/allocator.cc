@@ -257,7 +257,14 @@ void free_remote(ThreadHeap* heap, Chunk* c, Slab* s, FreeBlock* b, uintptr_t ta
     // A stale owner is harmless (heaps are never unmapped, and an owner
     // ignores notices for slabs it no longer owns); an abandoned slab needs
     // no notice, its adopter drains it.
-    if (ThreadHeap* owner = s->owner.load(MemoryOrder::relaxed)) {
+    ThreadHeap* owner = s->owner.load(MemoryOrder::relaxed);
+    if (owner == nullptr) {
+      // Confirm with an RMW, ordered against an adopter's exchange in
+      // take_ownership: a relaxed load may miss an adoption that finished.
+      s->owner.compare_exchange_strong(owner, nullptr, MemoryOrder::acq_rel,
+                                       MemoryOrder::acquire);
+    }
+    if (owner != nullptr) {
       owner->remote_notices.push_claimed(s);
     } else {
       lockfree::NotifyQueue<Slab>::unclaim(s);

@@ -147,7 +147,11 @@ struct alignas(64) BasicSlab {
   // was the acquire that makes the previous owner's writes visible).
   void take_ownership(Heap* heap) {
     state.store(kSlabOwned, MO::relaxed);
-    owner.store(heap, MO::relaxed);
+    // An RMW (acq_rel), not a store: a remote freer that finds no owner
+    // confirms it with an RMW on `owner` too (see free_remote), so either it
+    // sees this owner and notifies it, or this owner's drain that follows
+    // sees the freer's block.
+    owner.exchange(heap, MO::acq_rel);
     prev.store(nullptr);
     next.store(nullptr);
     list.store(kOnNoList);

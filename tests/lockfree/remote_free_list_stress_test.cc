@@ -15,6 +15,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lockfree/remote_free_list.h"
@@ -118,17 +119,24 @@ void one_owner_round() {
     List& list(unsigned) const { return *l; }
   };
 
+  // Producers push half their nodes, wait until the owner has taken some,
+  // then push the rest: the owner is guaranteed to race the producers
+  // however the threads are scheduled.
+  std::atomic<bool> owner_took{false};
   run_threads(kProducers + 1, [&](unsigned t) {
     if (t == kProducers) {  // the owner
       while (producers_done.load(std::memory_order_acquire) < kProducers) {
         drain(list, blocks.get(), kTotal, taken, stats);
+        if (stats.non_empty_takes > 0) owner_took.store(true, std::memory_order_release);
       }
       drain(list, blocks.get(), kTotal, taken, stats);
       return;
     }
     Rng rng(t);
-    produce<P>(blocks.get(), t * kPerProducer, (t + 1) * kPerProducer, rng, One{&list},
-                       was_empty[t]);
+    const uint64_t begin = t * kPerProducer, mid = begin + kPerProducer / 2;
+    produce<P>(blocks.get(), begin, mid, rng, One{&list}, was_empty[t]);
+    while (!owner_took.load(std::memory_order_acquire)) std::this_thread::yield();
+    produce<P>(blocks.get(), mid, begin + kPerProducer, rng, One{&list}, was_empty[t]);
     producers_done.fetch_add(1, std::memory_order_release);
   });
 
