@@ -23,6 +23,7 @@
 
 #include "lockfree/chunk_list.h"
 #include "lockfree/memory_order.h"
+#include "model_checks/broken_orders.h"
 #include "model_checks/model_runner.h"
 #include "model_checks/broken_atomics.h"
 
@@ -32,7 +33,6 @@ namespace {
 using lockfree::ChunkList;
 using lockfree::ChunkListHook;
 using lockfree::ChunkListOrders;
-using lockfree::MemoryOrder;
 using lockfree::RelacyAtomics;
 using lockfree::SplitCasAtomics;
 
@@ -51,11 +51,6 @@ struct Chunk : ChunkListHook<Chunk<P>, P> {
   typename P::template Var<uint32_t> block_size;
   // Identity for the checker; set before the threads start.
   unsigned id = 0;
-};
-
-struct RelaxedPublish {
-  static constexpr MemoryOrder publish = MemoryOrder::relaxed;
-  static constexpr MemoryOrder observe = ChunkListOrders::observe;
 };
 
 template <class P, class Orders>
@@ -160,17 +155,15 @@ struct ExpansionModel : rl::test_suite<ExpansionModel<P, Orders>, kThreads> {
 
 int main() {
   using namespace hakmem::model;
-  ModelReport report;
-  const auto opt = ModelOptions::random(200000);
-  expect_clean<ExpansionModel<RelacyAtomics, ChunkListOrders>>(
-      report, "expansion: 3 threads x 2 appends on ChunkList", opt);
-  expect_clean<ExpansionModel<RelacyAtomics, ChunkListOrders>>(
-      report, "expansion: 3 threads x 2 appends on ChunkList", ModelOptions::bounded(1));
-  expect_detected<ExpansionModel<RelacyAtomics, RelaxedPublish>>(
-      report, "expansion NEGATIVE CONTROL: ChunkListOrders::publish = relaxed",
-      {rl::test_result_data_race}, opt);
-  expect_detected<ExpansionModel<SplitCasAtomics, ChunkListOrders>>(
-      report, "expansion NEGATIVE CONTROL: compare-exchange split into load + store",
-      {rl::test_result_user_assert_failed, rl::test_result_user_invariant_failed}, opt);
-  return report.finish("expansion_model");
+  using hakmem::lockfree::ChunkListRelaxedPublish;
+  return ModelRun("expansion_model", 200000)
+      .clean<ExpansionModel<RelacyAtomics, ChunkListOrders>>(
+          "expansion: 3 threads x 2 appends on ChunkList", 1)
+      .control<ExpansionModel<RelacyAtomics, ChunkListRelaxedPublish>>(
+          "expansion NEGATIVE CONTROL: ChunkListOrders::publish = relaxed",
+          {rl::test_result_data_race})
+      .control<ExpansionModel<SplitCasAtomics, ChunkListOrders>>(
+          "expansion NEGATIVE CONTROL: compare-exchange split into load + store",
+          {rl::test_result_user_assert_failed, rl::test_result_user_invariant_failed})
+      .finish();
 }

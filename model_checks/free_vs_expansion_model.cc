@@ -27,6 +27,7 @@
 #include "lockfree/chunk_list.h"
 #include "lockfree/memory_order.h"
 #include "lockfree/remote_free_list.h"
+#include "model_checks/broken_orders.h"
 #include "model_checks/model_runner.h"
 #include "model_checks/broken_atomics.h"
 
@@ -75,16 +76,6 @@ struct Chunk : ChunkListHook<Chunk<P, CO, RO>, P> {
     RL_ASSERT(size_class.load() == klass);
     RL_ASSERT(block_size.load() == block_sz);
   }
-};
-
-struct RelaxedPublish {
-  static constexpr MemoryOrder publish = MemoryOrder::relaxed;
-  static constexpr MemoryOrder observe = ChunkListOrders::observe;
-};
-
-struct RelaxedTake {
-  static constexpr MemoryOrder push = RemoteFreeListOrders::push;
-  static constexpr MemoryOrder take = MemoryOrder::relaxed;
 };
 
 template <class P, class CO, class RO>
@@ -195,20 +186,20 @@ struct FreeVsExpansionModel : rl::test_suite<FreeVsExpansionModel<P, CO, RO>, kT
 int main() {
   using namespace hakmem::model;
   using hakmem::lockfree::ChunkListOrders;
+  using hakmem::lockfree::ChunkListRelaxedPublish;
   using hakmem::lockfree::RelacyAtomics;
   using hakmem::lockfree::RemoteFreeListOrders;
-  ModelReport report;
-  const auto opt = ModelOptions::random(1000000);
-  using Model = FreeVsExpansionModel<RelacyAtomics, ChunkListOrders, RemoteFreeListOrders>;
-  const char* name =
-      "free racing expansion: owner maps+appends+drains, remote frees via handoff and current()";
-  expect_clean<Model>(report, name, opt);
-  expect_clean<Model>(report, name, ModelOptions::bounded(2));
-  expect_detected<FreeVsExpansionModel<RelacyAtomics, RelaxedPublish, RemoteFreeListOrders>>(
-      report, "free racing expansion NEGATIVE CONTROL: ChunkListOrders::publish = relaxed",
-      {rl::test_result_data_race, rl::test_result_unitialized_access}, opt);
-  expect_detected<FreeVsExpansionModel<RelacyAtomics, ChunkListOrders, RelaxedTake>>(
-      report, "free racing expansion NEGATIVE CONTROL: RemoteFreeListOrders::take = relaxed",
-      {rl::test_result_data_race}, opt);
-  return report.finish("free_vs_expansion_model");
+  using hakmem::lockfree::RemoteFreeListRelaxedTake;
+  return ModelRun("free_vs_expansion_model", 1000000)
+      .clean<FreeVsExpansionModel<RelacyAtomics, ChunkListOrders, RemoteFreeListOrders>>(
+          "free racing expansion: owner maps+appends+drains, remote frees via handoff and "
+          "current()",
+          2)
+      .control<FreeVsExpansionModel<RelacyAtomics, ChunkListRelaxedPublish, RemoteFreeListOrders>>(
+          "free racing expansion NEGATIVE CONTROL: ChunkListOrders::publish = relaxed",
+          {rl::test_result_data_race, rl::test_result_unitialized_access})
+      .control<FreeVsExpansionModel<RelacyAtomics, ChunkListOrders, RemoteFreeListRelaxedTake>>(
+          "free racing expansion NEGATIVE CONTROL: RemoteFreeListOrders::take = relaxed",
+          {rl::test_result_data_race})
+      .finish();
 }

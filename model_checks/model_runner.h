@@ -236,4 +236,55 @@ bool expect_detected(ModelReport& report, const char* name,
   return ok;
 }
 
+// One model binary: its clean runs and its negative controls, in the order
+// they are declared, sharing one random-scheduler budget; finish() prints the
+// closing line and returns the exit status.
+//
+//   return ModelRun("x_model", 1000000)
+//       .clean<Model>("x: scenario", 3)    // random budget, then bound 3
+//       .control<Broken>("x NEGATIVE CONTROL: ...", {rl::test_result_data_race})
+//       .finish();
+class ModelRun {
+ public:
+  ModelRun(const char* binary, rl::iteration_t executions)
+      : binary_(binary), opt_(ModelOptions::random(executions)) {}
+
+  // The model under the random scheduler.
+  template <class Suite>
+  ModelRun& clean(const char* name) {
+    expect_clean<Suite>(report_, name, opt_);
+    return *this;
+  }
+  // The model under the random scheduler, then under the context-bound one.
+  template <class Suite>
+  ModelRun& clean(const char* name, unsigned context_bound) {
+    clean<Suite>(name);
+    return bounded<Suite>(name, context_bound);
+  }
+  // The model under the context-bound scheduler only.
+  template <class Suite>
+  ModelRun& bounded(const char* name, unsigned context_bound) {
+    expect_clean<Suite>(report_, name, ModelOptions::bounded(context_bound));
+    return *this;
+  }
+  // A negative control under the random scheduler.
+  template <class Suite>
+  ModelRun& control(const char* name, std::initializer_list<rl::test_result_e> expected) {
+    return control<Suite>(name, expected, opt_);
+  }
+  template <class Suite>
+  ModelRun& control(const char* name, std::initializer_list<rl::test_result_e> expected,
+                    const ModelOptions& opt) {
+    expect_detected<Suite>(report_, name, expected, opt);
+    return *this;
+  }
+
+  int finish() const { return report_.finish(binary_); }
+
+ private:
+  const char* binary_;
+  ModelOptions opt_;
+  ModelReport report_;
+};
+
 }  // namespace hakmem::model

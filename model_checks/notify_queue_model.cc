@@ -238,24 +238,22 @@ struct NotifyModel : rl::test_suite<NotifyModel<P, Orders, S>, S::kProducers + 1
 
 int main() {
   using namespace hakmem::model;
-  ModelReport report;
-  const auto opt = ModelOptions::random(1000000);
-  expect_clean<NotifyModel<RelacyAtomics, NotifyQueueOrders, ThreeProducers>>(
-      report, "notify queue: 3 producers free+notify 6 blocks into 2 nodes vs owner drain", opt);
-  expect_clean<NotifyModel<RelacyAtomics, NotifyQueueOrders, TwoProducers>>(
-      report, "notify queue: 2 producers free+notify 3 blocks into 2 nodes vs owner drain",
-      ModelOptions::bounded(2));
-  expect_detected<NotifyModel<RelacyAtomics, RelaxedClaim>>(
-      report, "notify queue NEGATIVE CONTROL: NotifyQueueOrders::claim = relaxed",
-      {rl::test_result_data_race}, opt);
-  expect_detected<NotifyModel<RelacyAtomics, RelaxedClear>>(
-      report, "notify queue NEGATIVE CONTROL: NotifyQueueOrders::clear = relaxed",
-      {rl::test_result_data_race}, opt);
-  expect_detected<NotifyModel<RelacyAtomics, ReleaseOnlyClear>>(
-      report, "notify queue NEGATIVE CONTROL: NotifyQueueOrders::clear = release (lost wakeup)",
-      {rl::test_result_user_assert_failed}, opt);
-  expect_detected<NotifyModel<SplitFlagExchangeAtomics, NotifyQueueOrders>>(
-      report, "notify queue NEGATIVE CONTROL: flag exchange split into load + store",
-      {rl::test_result_data_race, rl::test_result_user_assert_failed}, opt);
-  return report.finish("notify_queue_model");
+  return ModelRun("notify_queue_model", 1000000)
+      .clean<NotifyModel<RelacyAtomics, NotifyQueueOrders, ThreeProducers>>(
+          "notify queue: 3 producers free+notify 6 blocks into 2 nodes vs owner drain")
+      .bounded<NotifyModel<RelacyAtomics, NotifyQueueOrders, TwoProducers>>(
+          "notify queue: 2 producers free+notify 3 blocks into 2 nodes vs owner drain", 2)
+      .control<NotifyModel<RelacyAtomics, RelaxedClaim>>(
+          "notify queue NEGATIVE CONTROL: NotifyQueueOrders::claim = relaxed",
+          {rl::test_result_data_race})
+      .control<NotifyModel<RelacyAtomics, RelaxedClear>>(
+          "notify queue NEGATIVE CONTROL: NotifyQueueOrders::clear = relaxed",
+          {rl::test_result_data_race})
+      .control<NotifyModel<RelacyAtomics, ReleaseOnlyClear>>(
+          "notify queue NEGATIVE CONTROL: NotifyQueueOrders::clear = release (lost wakeup)",
+          {rl::test_result_user_assert_failed})
+      .control<NotifyModel<SplitFlagExchangeAtomics, NotifyQueueOrders>>(
+          "notify queue NEGATIVE CONTROL: flag exchange split into load + store",
+          {rl::test_result_data_race, rl::test_result_user_assert_failed})
+      .finish();
 }

@@ -21,13 +21,13 @@
 
 #include "lockfree/memory_order.h"
 #include "lockfree/remote_free_list.h"
+#include "model_checks/broken_orders.h"
 #include "model_checks/model_runner.h"
 #include "model_checks/broken_atomics.h"
 
 namespace hakmem::model {
 namespace {
 
-using lockfree::MemoryOrder;
 using lockfree::RelacyAtomics;
 using lockfree::RemoteFreeList;
 using lockfree::RemoteFreeListOrders;
@@ -46,16 +46,6 @@ struct Block {
   typename P::template Var<Block*> remote_next;
   typename P::template Var<uint32_t> payload;
   unsigned id = 0;  // identity for the checker; set before the threads start
-};
-
-struct RelaxedPush {
-  static constexpr MemoryOrder push = MemoryOrder::relaxed;
-  static constexpr MemoryOrder take = RemoteFreeListOrders::take;
-};
-
-struct RelaxedTake {
-  static constexpr MemoryOrder push = RemoteFreeListOrders::push;
-  static constexpr MemoryOrder take = MemoryOrder::relaxed;
 };
 
 template <class P, class Orders>
@@ -126,21 +116,19 @@ struct RemoteFreeModel : rl::test_suite<RemoteFreeModel<P, Orders>, kThreads> {
 
 int main() {
   using namespace hakmem::model;
-  ModelReport report;
-  const auto opt = ModelOptions::random(1000000);
-  expect_clean<RemoteFreeModel<RelacyAtomics, RemoteFreeListOrders>>(
-      report, "remote free: 2 producers (push, push_chain) vs owner take_all", opt);
-  expect_clean<RemoteFreeModel<RelacyAtomics, RemoteFreeListOrders>>(
-      report, "remote free: 2 producers (push, push_chain) vs owner take_all",
-      ModelOptions::bounded(3));
-  expect_detected<RemoteFreeModel<RelacyAtomics, RelaxedPush>>(
-      report, "remote free NEGATIVE CONTROL: RemoteFreeListOrders::push = relaxed",
-      {rl::test_result_data_race}, opt);
-  expect_detected<RemoteFreeModel<RelacyAtomics, RelaxedTake>>(
-      report, "remote free NEGATIVE CONTROL: RemoteFreeListOrders::take = relaxed",
-      {rl::test_result_data_race}, opt);
-  expect_detected<RemoteFreeModel<SplitCasAtomics, RemoteFreeListOrders>>(
-      report, "remote free NEGATIVE CONTROL: push CAS split into load + store",
-      {rl::test_result_user_assert_failed}, opt);
-  return report.finish("remote_free_model");
+  using hakmem::lockfree::RemoteFreeListRelaxedPush;
+  using hakmem::lockfree::RemoteFreeListRelaxedTake;
+  return ModelRun("remote_free_model", 1000000)
+      .clean<RemoteFreeModel<RelacyAtomics, RemoteFreeListOrders>>(
+          "remote free: 2 producers (push, push_chain) vs owner take_all", 3)
+      .control<RemoteFreeModel<RelacyAtomics, RemoteFreeListRelaxedPush>>(
+          "remote free NEGATIVE CONTROL: RemoteFreeListOrders::push = relaxed",
+          {rl::test_result_data_race})
+      .control<RemoteFreeModel<RelacyAtomics, RemoteFreeListRelaxedTake>>(
+          "remote free NEGATIVE CONTROL: RemoteFreeListOrders::take = relaxed",
+          {rl::test_result_data_race})
+      .control<RemoteFreeModel<SplitCasAtomics, RemoteFreeListOrders>>(
+          "remote free NEGATIVE CONTROL: push CAS split into load + store",
+          {rl::test_result_user_assert_failed})
+      .finish();
 }

@@ -45,6 +45,7 @@
 #include "core/slab.h"
 #include "lockfree/memory_order.h"
 #include "lockfree/slab_bitmap.h"
+#include "model_checks/broken_orders.h"
 #include "model_checks/model_runner.h"
 #include "model_checks/broken_atomics.h"
 
@@ -76,16 +77,6 @@ struct FakeHeap {
 };
 
 constexpr uintptr_t tag_of(unsigned id) { return 0x7a600000u + id; }
-
-struct RelaxedRelease {
-  static constexpr MemoryOrder claim = SlabBitmapOrders::claim;
-  static constexpr MemoryOrder release = MemoryOrder::relaxed;
-};
-
-struct RelaxedClaim {
-  static constexpr MemoryOrder claim = MemoryOrder::relaxed;
-  static constexpr MemoryOrder release = SlabBitmapOrders::release;
-};
 
 template <class P, class BitmapOrders>
 struct AdoptionModel : rl::test_suite<AdoptionModel<P, BitmapOrders>, kThreads> {
@@ -253,27 +244,28 @@ struct AdoptionModel : rl::test_suite<AdoptionModel<P, BitmapOrders>, kThreads> 
 
 int main() {
   using namespace hakmem::model;
-  ModelReport report;
-  const auto opt = ModelOptions::random(1000000);
-  const char* name =
-      "slab adoption: owner frees+abandons, remote freer adopts or pushes, adopter adopts+abandons";
-  expect_clean<AdoptionModel<RelacyAtomics, SlabBitmapOrders>>(report, name, opt);
-  expect_clean<AdoptionModel<RelacyAtomics, SlabBitmapOrders>>(report, name,
-                                                               ModelOptions::bounded(3));
-  expect_detected<AdoptionModel<RelacyAtomics, RelaxedRelease>>(
-      report, "slab adoption NEGATIVE CONTROL: SlabBitmapOrders::release = relaxed",
-      {rl::test_result_data_race}, opt);
-  expect_detected<AdoptionModel<RelacyAtomics, RelaxedClaim>>(
-      report, "slab adoption NEGATIVE CONTROL: SlabBitmapOrders::claim = relaxed",
-      {rl::test_result_data_race}, opt);
-  // Under the context-bound scheduler the first execution reported has two
-  // owners at once; the random scheduler first finds a claim that overwrites
-  // the abandoning owner's release, losing the slab.
-  expect_detected<AdoptionModel<SplitTestAndResetAtomics, SlabBitmapOrders>>(
-      report, "slab adoption NEGATIVE CONTROL: claim's bit_test_and_reset as load + store",
-      {rl::test_result_user_assert_failed, rl::test_result_data_race}, ModelOptions::bounded(1));
-  expect_detected<AdoptionModel<SplitTestAndResetAtomics, SlabBitmapOrders>>(
-      report, "slab adoption NEGATIVE CONTROL: claim's bit_test_and_reset as load + store",
-      {rl::test_result_user_assert_failed, rl::test_result_data_race}, opt);
-  return report.finish("slab_adoption_model");
+  using hakmem::lockfree::SlabBitmapRelaxedClaim;
+  using hakmem::lockfree::SlabBitmapRelaxedRelease;
+  return ModelRun("slab_adoption_model", 1000000)
+      .clean<AdoptionModel<RelacyAtomics, SlabBitmapOrders>>(
+          "slab adoption: owner frees+abandons, remote freer adopts or pushes, adopter "
+          "adopts+abandons",
+          3)
+      .control<AdoptionModel<RelacyAtomics, SlabBitmapRelaxedRelease>>(
+          "slab adoption NEGATIVE CONTROL: SlabBitmapOrders::release = relaxed",
+          {rl::test_result_data_race})
+      .control<AdoptionModel<RelacyAtomics, SlabBitmapRelaxedClaim>>(
+          "slab adoption NEGATIVE CONTROL: SlabBitmapOrders::claim = relaxed",
+          {rl::test_result_data_race})
+      // Under the context-bound scheduler the first execution reported has
+      // two owners at once; the random scheduler first finds a claim that
+      // overwrites the abandoning owner's release, losing the slab.
+      .control<AdoptionModel<SplitTestAndResetAtomics, SlabBitmapOrders>>(
+          "slab adoption NEGATIVE CONTROL: claim's bit_test_and_reset as load + store",
+          {rl::test_result_user_assert_failed, rl::test_result_data_race},
+          ModelOptions::bounded(1))
+      .control<AdoptionModel<SplitTestAndResetAtomics, SlabBitmapOrders>>(
+          "slab adoption NEGATIVE CONTROL: claim's bit_test_and_reset as load + store",
+          {rl::test_result_user_assert_failed, rl::test_result_data_race})
+      .finish();
 }

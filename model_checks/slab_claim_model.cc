@@ -23,6 +23,7 @@
 
 #include "lockfree/memory_order.h"
 #include "lockfree/slab_bitmap.h"
+#include "model_checks/broken_orders.h"
 #include "model_checks/model_runner.h"
 #include "model_checks/broken_atomics.h"
 
@@ -38,16 +39,6 @@ using lockfree::SplitTestAndResetAtomics;
 constexpr unsigned kThreads = 3;
 constexpr unsigned kSlots = 2;
 constexpr uint32_t kAllFree = (1u << kSlots) - 1;
-
-struct RelaxedClaim {
-  static constexpr MemoryOrder claim = MemoryOrder::relaxed;
-  static constexpr MemoryOrder release = SlabBitmapOrders::release;
-};
-
-struct RelaxedRelease {
-  static constexpr MemoryOrder claim = SlabBitmapOrders::claim;
-  static constexpr MemoryOrder release = MemoryOrder::relaxed;
-};
 
 template <class P, class Orders>
 struct ClaimModel : rl::test_suite<ClaimModel<P, Orders>, kThreads> {
@@ -124,21 +115,19 @@ struct ClaimModel : rl::test_suite<ClaimModel<P, Orders>, kThreads> {
 
 int main() {
   using namespace hakmem::model;
-  ModelReport report;
-  const auto opt = ModelOptions::random(1000000);
-  expect_clean<ClaimModel<RelacyAtomics, SlabBitmapOrders>>(
-      report, "slab claim/release: 3 threads, 2 slots, claim_any/claim/release", opt);
-  expect_clean<ClaimModel<RelacyAtomics, SlabBitmapOrders>>(
-      report, "slab claim/release: 3 threads, 2 slots, claim_any/claim/release",
-      ModelOptions::bounded(3));
-  expect_detected<ClaimModel<RelacyAtomics, RelaxedClaim>>(
-      report, "slab claim NEGATIVE CONTROL: SlabBitmapOrders::claim = relaxed",
-      {rl::test_result_data_race}, opt);
-  expect_detected<ClaimModel<RelacyAtomics, RelaxedRelease>>(
-      report, "slab claim NEGATIVE CONTROL: SlabBitmapOrders::release = relaxed",
-      {rl::test_result_data_race}, opt);
-  expect_detected<ClaimModel<SplitTestAndResetAtomics, SlabBitmapOrders>>(
-      report, "slab claim NEGATIVE CONTROL: bit_test_and_reset as load + store (non-atomic RMW)",
-      {rl::test_result_user_assert_failed, rl::test_result_data_race}, opt);
-  return report.finish("slab_claim_model");
+  using hakmem::lockfree::SlabBitmapRelaxedClaim;
+  using hakmem::lockfree::SlabBitmapRelaxedRelease;
+  return ModelRun("slab_claim_model", 1000000)
+      .clean<ClaimModel<RelacyAtomics, SlabBitmapOrders>>(
+          "slab claim/release: 3 threads, 2 slots, claim_any/claim/release", 3)
+      .control<ClaimModel<RelacyAtomics, SlabBitmapRelaxedClaim>>(
+          "slab claim NEGATIVE CONTROL: SlabBitmapOrders::claim = relaxed",
+          {rl::test_result_data_race})
+      .control<ClaimModel<RelacyAtomics, SlabBitmapRelaxedRelease>>(
+          "slab claim NEGATIVE CONTROL: SlabBitmapOrders::release = relaxed",
+          {rl::test_result_data_race})
+      .control<ClaimModel<SplitTestAndResetAtomics, SlabBitmapOrders>>(
+          "slab claim NEGATIVE CONTROL: bit_test_and_reset as load + store (non-atomic RMW)",
+          {rl::test_result_user_assert_failed, rl::test_result_data_race})
+      .finish();
 }
