@@ -132,11 +132,7 @@ class ChunkListStress : public ::testing::Test {};
 TYPED_TEST_SUITE(ChunkListStress, testing::Policies, testing::PolicyName);
 
 TYPED_TEST(ChunkListStress, ConcurrentAppendsLinkEveryNodeExactlyOnce) {
-  for (unsigned round = 0; round < testing::kStressRounds; ++round) {
-    SCOPED_TRACE(::testing::Message() << "round " << round);
-    append_round<TypeParam>();
-    if (::testing::Test::HasFailure()) return;
-  }
+  testing::repeat_rounds(append_round<TypeParam>);
 }
 
 // The checker itself must catch broken lists, or the stress test proves

@@ -23,7 +23,6 @@
 #include <barrier>
 #include <cstdint>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +35,7 @@
 namespace hakmem::lockfree {
 namespace {
 
+using testing::check_taken;
 using testing::Rng;
 using testing::run_threads;
 using testing::stamp;
@@ -139,19 +139,6 @@ void notify_round() {
   EXPECT_GT(v.drains, 1u);
 }
 
-// Every block taken exactly once. Returns the violations found.
-inline std::string check_taken(const std::vector<uint32_t>& taken) {
-  std::ostringstream err;
-  uint64_t lost = 0, duplicated = 0;
-  for (uint32_t c : taken) {
-    lost += c == 0;
-    duplicated += c > 1;
-  }
-  if (lost != 0) err << lost << " blocks never taken\n";
-  if (duplicated != 0) err << duplicated << " blocks taken more than once\n";
-  return err.str();
-}
-
 // The allocator's pattern, in phases. In each phase every producer frees
 // kPerPhase blocks into random nodes among kTakeNodes and notifies a node
 // when its push found the list empty; the consumer drains the queue (taking
@@ -252,7 +239,7 @@ void drain_then_take_round() {
     mismatched += w != v.per_node[i];
   }
   EXPECT_EQ(mismatched, 0u) << "nodes whose winning notifies != visits";
-  EXPECT_EQ(check_taken(taken), "");
+  EXPECT_EQ(check_taken(taken, "blocks"), "");
   EXPECT_GT(direct_takes, 0u);
 }
 
@@ -264,27 +251,19 @@ TYPED_TEST_SUITE(NotifyQueueStress, testing::Policies, testing::PolicyName);
 // 8 producers x 2^17 notify/claim operations on 64 nodes, one consumer
 // (kStressRounds times, fresh queue and nodes each round).
 TYPED_TEST(NotifyQueueStress, NotifiesAreVisitedExactlyOnce) {
-  for (unsigned round = 0; round < testing::kStressRounds; ++round) {
-    SCOPED_TRACE(::testing::Message() << "round " << round);
-    notify_round<TypeParam>();
-    if (::testing::Test::HasFailure()) return;
-  }
+  testing::repeat_rounds(notify_round<TypeParam>);
 }
 
 // 8 producers free 2^20 blocks into 4 nodes, in phases of 16 blocks each,
 // and notify; one consumer drains and takes.
 TYPED_TEST(NotifyQueueStress, DrainThenTakeLosesNoBlock) {
-  for (unsigned round = 0; round < testing::kStressRounds; ++round) {
-    SCOPED_TRACE(::testing::Message() << "round " << round);
-    drain_then_take_round<TypeParam>();
-    if (::testing::Test::HasFailure()) return;
-  }
+  testing::repeat_rounds(drain_then_take_round<TypeParam>);
 }
 
 TEST(NotifyQueueChecker, DetectsLostAndDuplicatedBlocks) {
-  EXPECT_EQ(check_taken({1, 1, 1}), "");
-  EXPECT_NE(check_taken({1, 0, 1}).find("1 blocks never taken"), std::string::npos);
-  EXPECT_NE(check_taken({1, 2, 1}).find("taken more than once"), std::string::npos);
+  EXPECT_EQ(check_taken({1, 1, 1}, "blocks"), "");
+  EXPECT_NE(check_taken({1, 0, 1}, "blocks").find("1 blocks never taken"), std::string::npos);
+  EXPECT_NE(check_taken({1, 2, 1}, "blocks").find("taken more than once"), std::string::npos);
 }
 
 }  // namespace

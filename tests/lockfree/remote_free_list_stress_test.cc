@@ -13,7 +13,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +24,7 @@
 namespace hakmem::lockfree {
 namespace {
 
+using testing::check_taken;
 using testing::Rng;
 using testing::run_threads;
 using testing::stamp;
@@ -61,19 +61,6 @@ void drain(RemoteFreeList<Block<P>, P>& list, Block<P>* base, uint64_t total,
     ++taken[index];
     ++stats.taken;
   }
-}
-
-// Every node taken exactly once. Returns the violations found.
-inline std::string check_taken(const std::vector<uint32_t>& taken) {
-  std::ostringstream err;
-  uint64_t lost = 0, duplicated = 0;
-  for (uint32_t c : taken) {
-    lost += c == 0;
-    duplicated += c > 1;
-  }
-  if (lost != 0) err << lost << " nodes never taken\n";
-  if (duplicated != 0) err << duplicated << " nodes taken more than once\n";
-  return err.str();
 }
 
 // Producer side: frees nodes [begin, end) onto `pick(rng)`, as single
@@ -143,7 +130,7 @@ void one_owner_round() {
   EXPECT_TRUE(list.empty());
   EXPECT_EQ(stats.bad, 0u);
   EXPECT_EQ(stats.taken, kTotal);
-  EXPECT_EQ(check_taken(taken), "");
+  EXPECT_EQ(check_taken(taken, "nodes"), "");
   uint64_t empties = 0;
   for (const auto& w : was_empty) empties += w[0];
   EXPECT_EQ(empties, stats.non_empty_takes);
@@ -198,7 +185,7 @@ void all_owners_round() {
     EXPECT_EQ(empties, stats[l].non_empty_takes) << "list " << l;
   }
   EXPECT_EQ(total_taken, kTotal);
-  EXPECT_EQ(check_taken(taken), "");
+  EXPECT_EQ(check_taken(taken, "nodes"), "");
 }
 
 template <class P>
@@ -209,27 +196,19 @@ TYPED_TEST_SUITE(RemoteFreeListStress, testing::Policies, testing::PolicyName);
 // 8 producers free 2^20 nodes onto one list while its owner drains it
 // (kStressRounds times, fresh nodes and list each round).
 TYPED_TEST(RemoteFreeListStress, ManyProducersOneOwnerNothingLostOrDuplicated) {
-  for (unsigned round = 0; round < testing::kStressRounds; ++round) {
-    SCOPED_TRACE(::testing::Message() << "round " << round);
-    one_owner_round<TypeParam>();
-    if (::testing::Test::HasFailure()) return;
-  }
+  testing::repeat_rounds(one_owner_round<TypeParam>);
 }
 
 // 8 threads each own a list (a slab) and free nodes onto everybody's lists,
 // draining their own as they go -- the allocator's cross-thread free pattern.
 TYPED_TEST(RemoteFreeListStress, EveryThreadOwnsAListAndFreesToAll) {
-  for (unsigned round = 0; round < testing::kStressRounds; ++round) {
-    SCOPED_TRACE(::testing::Message() << "round " << round);
-    all_owners_round<TypeParam>();
-    if (::testing::Test::HasFailure()) return;
-  }
+  testing::repeat_rounds(all_owners_round<TypeParam>);
 }
 
 TEST(RemoteFreeListChecker, DetectsLostAndDuplicatedNodes) {
-  EXPECT_EQ(check_taken({1, 1, 1}), "");
-  EXPECT_NE(check_taken({1, 0, 1}).find("1 nodes never taken"), std::string::npos);
-  EXPECT_NE(check_taken({1, 2, 1}).find("taken more than once"), std::string::npos);
+  EXPECT_EQ(check_taken({1, 1, 1}, "nodes"), "");
+  EXPECT_NE(check_taken({1, 0, 1}, "nodes").find("1 nodes never taken"), std::string::npos);
+  EXPECT_NE(check_taken({1, 2, 1}, "nodes").find("taken more than once"), std::string::npos);
 }
 
 }  // namespace

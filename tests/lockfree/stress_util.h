@@ -1,9 +1,13 @@
 // Helpers for the multithreaded stress tests.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <functional>
 #include <latch>
+#include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -47,6 +51,31 @@ inline constexpr unsigned kStressRounds = 2;
 #else
 inline constexpr unsigned kStressRounds = 4;
 #endif
+
+// Runs round() kStressRounds times, each under a trace naming the round;
+// stops after the first round that fails.
+template <class Round>
+void repeat_rounds(Round&& round) {
+  for (unsigned r = 0; r < kStressRounds; ++r) {
+    SCOPED_TRACE(::testing::Message() << "round " << r);
+    round();
+    if (::testing::Test::HasFailure()) return;
+  }
+}
+
+// taken[k] counts how often item k was taken: "" if every item was taken
+// exactly once, else how many `items` were lost and how many duplicated.
+inline std::string check_taken(const std::vector<uint32_t>& taken, const char* items) {
+  std::ostringstream err;
+  uint64_t lost = 0, duplicated = 0;
+  for (uint32_t c : taken) {
+    lost += c == 0;
+    duplicated += c > 1;
+  }
+  if (lost != 0) err << lost << " " << items << " never taken\n";
+  if (duplicated != 0) err << duplicated << " " << items << " taken more than once\n";
+  return err.str();
+}
 
 // A value derived from a node's identity, written before publication and
 // checked by readers: a torn or unpublished write shows as a mismatch.
