@@ -77,6 +77,15 @@ inline std::string check_taken(const std::vector<uint32_t>& taken, const char* i
   return err.str();
 }
 
+// check_taken itself must report lost and duplicated items, or a stress
+// test that relies on it proves nothing.
+inline void expect_check_taken_detects(const char* items) {
+  EXPECT_EQ(check_taken({1, 1, 1}, items), "");
+  EXPECT_NE(check_taken({1, 0, 1}, items).find(std::string("1 ") + items + " never taken"),
+            std::string::npos);
+  EXPECT_NE(check_taken({1, 2, 1}, items).find("taken more than once"), std::string::npos);
+}
+
 // A value derived from a node's identity, written before publication and
 // checked by readers: a torn or unpublished write shows as a mismatch.
 constexpr uint64_t stamp(uint64_t id) { return (id + 1) * 0x9E3779B97F4A7C15ull; }
