@@ -1,10 +1,10 @@
 // The allocation and free paths.
 //
-// Fast path (the owning thread, small block): malloc pops the head of the
-// current slab's free list, which lives in the thread's heap; free pushes
-// the block back onto that list, or onto its own slab's list if the slab is
-// not current.
-// Neither uses an atomic read-modify-write or takes a lock. Everything else
+// Fast path (the owning thread, small block): malloc pops a list of the
+// current slab's blocks held in the thread's heap; free checks the pointer
+// and pushes the block onto its own slab's list, current or not (refill
+// takes the current slab's list over when the heap's runs dry). Neither
+// uses an atomic read-modify-write or takes a lock. Everything else
 // (refill, remote free, large blocks, errors) is out of line below.
 #include <errno.h>
 #include <pthread.h>
