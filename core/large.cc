@@ -101,7 +101,7 @@ bool LargeCache::put(LargeHeader* h, size_t limit) noexcept {
   const size_t granules = h->mapping_size >> kChunkShift;
   if (granules > kGranuleBits) return false;
   const uint64_t size = h->mapping_size;
-  // Reserve the bytes first so concurrent puts cannot overshoot the limit.
+  // Reserve the bytes first so concurrent put() calls cannot overshoot the limit.
   if (bytes_.fetch_add(size, MemoryOrder::relaxed) + size > limit) {
     bytes_.fetch_sub(size, MemoryOrder::relaxed);
     return false;

@@ -111,7 +111,7 @@ struct alignas(64) BasicSlab {
   uint32_t used_count() const { return used.load(MO::relaxed); }
   void set_used(uint32_t n) { used.store(n, MO::relaxed); }
 
-  // Owner: puts a block back. Returns the new number of used blocks.
+  // Owner: returns a block to the free list. Returns the new number of used blocks.
   uint32_t push_local(Block* b, uintptr_t tag) {
     b->free_tag.store(tag);
     b->remote_next.store(free.load());
