@@ -36,7 +36,7 @@ constinit Slab g_empty_slab;
 __thread ThreadHeap* t_heap __attribute__((tls_model("initial-exec"))) = nullptr;
 
 void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept;
-void local_free_slow(ThreadHeap* heap, Slab* s, uint32_t used) noexcept;
+void local_free_slow(ThreadHeap* heap, Slab* s) noexcept;
 void free_remote(ThreadHeap* heap, Chunk* c, Slab* s, FreeBlock* b, uintptr_t tag) noexcept;
 void* malloc_slow(size_t size, bool zero) noexcept;
 void free_slow(void* p, const char* function, size_t size, size_t alignment) noexcept;
@@ -71,7 +71,7 @@ __attribute__((always_inline)) inline void small_free(void* p, const char* funct
     // separate branches on `used <= unfull_at` would be unpredictable.
     const bool unfull = (used <= s->unfull_at) & (s->list.load() == kOnFullList);
     if (HAKMEM_UNLIKELY((used == 0) | unfull)) {
-      local_free_slow(heap, s, used);
+      local_free_slow(heap, s);
     }
     return;
   }
@@ -134,10 +134,10 @@ Slab* retire_current(ThreadHeap* heap, unsigned cls) noexcept {
   return s;
 }
 
-// Moves a full slab that has free blocks again to the partial list, or
+// Moves a listed slab that has free blocks again to the partial list, or
 // releases it if all its blocks are free.
 void unfull(ThreadHeap* heap, Slab* s) noexcept {
-  ClassCache& cc = heap->classes[chunk_of(s)->size_class];
+  ClassCache& cc = heap->classes[s->size_class];
   slab_list_remove(cc, s);
   if (s->used_count() == 0) {
     release_slab(s);
@@ -218,17 +218,12 @@ void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept {
 
 // ---------------------------------------------------------------- free
 
-void local_free_slow(ThreadHeap* heap, Slab* s, uint32_t used) noexcept {
+// The slab became empty, or is full with a quarter free now.
+void local_free_slow(ThreadHeap* heap, Slab* s) noexcept {
   // The current slab's own count is only part of its used count (the rest
   // is in the heap); it is never released while current.
   if (heap->hot[s->size_class].current == s) return;
-  ClassCache& cc = heap->classes[s->size_class];
-  slab_list_remove(cc, s);
-  if (used == 0) {
-    release_slab(s);
-  } else {
-    slab_list_push(cc, s, kOnPartialList);  // was full, a quarter is free now
-  }
+  unfull(heap, s);
 }
 
 void free_remote(ThreadHeap* heap, Chunk* c, Slab* s, FreeBlock* b, uintptr_t tag) noexcept {
@@ -290,17 +285,15 @@ void free_slow(void* p, const char* function, size_t size, size_t alignment) noe
     }
     return small_free(p, function);
   }
-  if (kind == kGranuleLarge || kind == kGranuleLargeBelow) {
-    LargeHeader* h = large_header_of(p, kind == kGranuleLargeBelow);
-    if (h == nullptr) return report_heap_error(HeapError::kInterior, function, p);
+  if (LargeHeader* h = large_header_for(p, kind)) {
     if (h->magic == kLargeFreedMagic) return report_heap_error(HeapError::kDoubleFree, function, p);
     if (size != 0 && size > large_usable_size(h)) {
       return report_heap_error(HeapError::kWrongSize, function, p, size);
     }
     return large_free(h);
   }
-  if (kind == kGranuleLargeInterior) return report_heap_error(HeapError::kInterior, function, p);
-  report_heap_error(HeapError::kNotOurs, function, p);
+  report_heap_error(kind == kGranuleForeign ? HeapError::kNotOurs : HeapError::kInterior, function,
+                    p);
 }
 
 // ---------------------------------------------------------------- threads
@@ -488,11 +481,8 @@ void* hak_calloc(size_t count, size_t size) {
 size_t hak_usable_size(const void* p) {
   const GranuleKind kind = g_state.registry.kind_of(p);
   if (kind == kGranuleChunk) return chunk_of(p)->block_size;
-  if (kind == kGranuleLarge || kind == kGranuleLargeBelow) {
-    const LargeHeader* h = large_header_of(p, kind == kGranuleLargeBelow);
-    if (h != nullptr && h->magic != kLargeFreedMagic) return large_usable_size(h);
-  }
-  return 0;
+  const LargeHeader* h = large_header_for(p, kind);
+  return h != nullptr && h->magic != kLargeFreedMagic ? large_usable_size(h) : 0;
 }
 
 int hak_owns(const void* p) {
@@ -504,11 +494,8 @@ int hak_owns(const void* p) {
     return s->block_at(q) != nullptr && s->state.load(MemoryOrder::relaxed) != kSlabFree &&
            static_cast<FreeBlock*>(q)->free_tag.load() != free_tag_for(p);
   }
-  if (kind == kGranuleLarge || kind == kGranuleLargeBelow) {
-    const LargeHeader* h = large_header_of(p, kind == kGranuleLargeBelow);
-    return h != nullptr && h->magic != kLargeFreedMagic;
-  }
-  return 0;
+  const LargeHeader* h = large_header_for(p, kind);
+  return h != nullptr && h->magic != kLargeFreedMagic;
 }
 
 void* hak_realloc(void* p, size_t size) {
@@ -534,10 +521,9 @@ void* hak_realloc(void* p, size_t size) {
     old_usable = c->block_size;
     // Stay in place unless the block would be less than half used.
     if (realloc_keeps_block(size, old_usable)) return p;
-  } else if (kind == kGranuleLarge || kind == kGranuleLargeBelow) {
-    LargeHeader* h = large_header_of(p, kind == kGranuleLargeBelow);
-    if (h == nullptr || h->magic == kLargeFreedMagic) {
-      report_heap_error(h == nullptr ? HeapError::kInterior : HeapError::kDoubleFree, "realloc", p);
+  } else if (LargeHeader* h = large_header_for(p, kind)) {
+    if (h->magic == kLargeFreedMagic) {
+      report_heap_error(HeapError::kDoubleFree, "realloc", p);
       return nullptr;
     }
     old_usable = h->requested;

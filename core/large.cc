@@ -159,13 +159,8 @@ void* large_alloc(size_t size, size_t align, bool zero) noexcept {
   h->requested = size;
   h->magic = kLargeMagic ^ reinterpret_cast<uintptr_t>(h);
   char* user = reinterpret_cast<char*>(h) + offset;
-  if (fresh) {
-    register_mapping(h);
-  } else {
-    // A cached mapping may carry an older block's offset marks.
-    register_mapping(h);
-    if (zero) memset(user, 0, size);
-  }
+  register_mapping(h);  // a cached mapping's marks may be for another offset
+  if (!fresh && zero) memset(user, 0, size);
   g_live_bytes.fetch_add(h->mapping_size, MemoryOrder::relaxed);
   g_live_count.fetch_add(1, MemoryOrder::relaxed);
   return user;
@@ -229,6 +224,11 @@ void* large_grow(LargeHeader* h, size_t new_size) noexcept {
   g_state.bytes_mapped.fetch_add(mapping_size - old_size, MemoryOrder::relaxed);
   g_live_bytes.fetch_add(mapping_size - old_size, MemoryOrder::relaxed);
   return reinterpret_cast<char*>(nh) + offset;
+}
+
+LargeHeader* large_header_for(const void* p, GranuleKind kind) noexcept {
+  if (kind != kGranuleLarge && kind != kGranuleLargeBelow) return nullptr;
+  return large_header_of(p, kind == kGranuleLargeBelow);
 }
 
 LargeHeader* large_header_of(const void* p, bool header_below) noexcept {

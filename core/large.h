@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/chunk_registry.h"
 #include "core/geometry.h"
 #include "lockfree/default_atomics.h"
 
@@ -58,6 +59,10 @@ void* large_try_resize_in_place(LargeHeader* h, size_t new_size) noexcept;
 // Grows a block by moving its pages to a larger mapping (mremap, no copy).
 // Returns the block's new address, or null (the block is then unchanged).
 void* large_grow(LargeHeader* h, size_t new_size) noexcept;
+
+// large_header_of() for a pointer whose granule the registry classified as
+// `kind`; null unless `kind` is a large block's first granule.
+LargeHeader* large_header_for(const void* p, GranuleKind kind) noexcept;
 
 // For a pointer the registry attributes to a large mapping: its header if the
 // pointer is exactly a live or cached block's start, else null.
