@@ -12,9 +12,7 @@ using lockfree::MemoryOrder;
 
 // Resets an owned slab whose blocks are all free to "never used": blocks are
 // carved lazily from its area again.
-void prepare_fresh(Slab* s, Chunk* c, unsigned i) {
-  (void)c;
-  (void)i;
+void prepare_fresh(Slab* s) {
   s->free.store(nullptr);
   s->carve.store(s->area_begin);
   s->carve_end.store(s->area_begin + s->area_bytes);
@@ -30,8 +28,8 @@ Slab* own(ThreadHeap* heap, Chunk* c, unsigned i) {
   return s;
 }
 
-// Maps and initialises a chunk of `cls` and registers it; the caller links
-// it. Slabs whose bits are set in `free_bits` start free.
+// Maps and initialises a chunk of `cls`; the caller publishes it with
+// link_chunk(). Slabs whose bits are set in `free_bits` start free.
 Chunk* new_chunk(unsigned cls, uint32_t free_bits) {
   void* mem = os::map_aligned(kChunkSize, kChunkSize);
   if (mem == nullptr) return nullptr;
@@ -79,7 +77,7 @@ Slab* claim_free_in(ThreadHeap* heap, Chunk* c) {
   if (i < 0) return nullptr;
   g_state.classes[c->size_class].free_slabs.fetch_sub(1, MemoryOrder::relaxed);
   Slab* s = own(heap, c, unsigned(i));
-  prepare_fresh(s, c, unsigned(i));
+  prepare_fresh(s);
   return s;
 }
 
@@ -138,7 +136,7 @@ Slab* acquire_slab(ThreadHeap* heap, unsigned cls) noexcept {
     return s;
   }
   Slab* s = own(heap, c, 0);
-  prepare_fresh(s, c, 0);
+  prepare_fresh(s);
   head.free_slabs.fetch_add(kSlabsPerChunk - 1, MemoryOrder::relaxed);
   link_chunk(cls, c);
   return s;
