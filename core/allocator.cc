@@ -17,6 +17,7 @@
 #include "core/large.h"
 #include "core/os.h"
 #include "core/slab_source.h"
+#include "platform/sanitizer.h"
 
 #define HAKMEM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define HAKMEM_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -275,6 +276,9 @@ void free_remote(ThreadHeap* heap, Chunk* c, Slab* s, FreeBlock* b, uintptr_t ta
 
 void free_slow(void* p, const char* function, size_t size, size_t alignment) noexcept {
   const GranuleKind kind = g_state.registry.kind_of(p);
+  if (kind == kGranuleForeign && platform::defer_to_sanitizer_allocator()) {
+    return __interceptor_free(p);
+  }
   if (kind == kGranuleChunk) {
     if (size != 0) {
       const unsigned expected =
@@ -359,6 +363,9 @@ bool initialize_slow() noexcept {
 }
 
 void* malloc_slow(size_t size, bool zero) noexcept {
+  if (HAKMEM_UNLIKELY(platform::defer_to_sanitizer_allocator())) {
+    return zero ? __interceptor_calloc(1, size) : __interceptor_malloc(size);
+  }
   if (size <= kMaxSmallSize) {
     ThreadHeap* heap = this_thread_heap();
     if (heap == nullptr) {
@@ -481,6 +488,9 @@ void* hak_calloc(size_t count, size_t size) {
 size_t hak_usable_size(const void* p) {
   const GranuleKind kind = g_state.registry.kind_of(p);
   if (kind == kGranuleChunk) return chunk_of(p)->block_size;
+  if (kind == kGranuleForeign && p != nullptr && platform::defer_to_sanitizer_allocator()) {
+    return __interceptor_malloc_usable_size(p);
+  }
   const LargeHeader* h = large_header_for(p, kind);
   return h != nullptr && h->magic != kLargeFreedMagic ? large_usable_size(h) : 0;
 }
@@ -531,6 +541,8 @@ void* hak_realloc(void* p, size_t size) {
       if (void* q = large_try_resize_in_place(h, size)) return q;
       if (void* q = large_grow(h, size)) return q;
     }
+  } else if (kind == kGranuleForeign && platform::defer_to_sanitizer_allocator()) {
+    return __interceptor_realloc(p, size);
   } else {
     report_heap_error(kind == kGranuleForeign ? HeapError::kNotOurs : HeapError::kInterior,
                       "realloc", p);
@@ -558,6 +570,12 @@ void* hak_aligned_alloc(size_t alignment, size_t size) {
     return nullptr;
   }
   if (alignment <= kMinAlign) return hak_malloc(size);
+  if (HAKMEM_UNLIKELY(platform::defer_to_sanitizer_allocator())) {
+    void* p = nullptr;
+    const int err = __interceptor_posix_memalign(&p, alignment, size);
+    if (err != 0) errno = err;
+    return err == 0 ? p : nullptr;
+  }
   const unsigned cls = aligned_small_class(size, alignment);
   if (cls < kNumClasses) return hak_malloc(class_to_size(cls));
   if (!ensure_initialized()) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "core/geometry.h"
+#include "core/os.h"
 #include "lockfree/default_atomics.h"
 
 namespace hakmem {
@@ -27,6 +28,7 @@ enum GranuleKind : uint8_t {
 class ChunkRegistry {
  public:
   static constexpr uint64_t kEntries = uint64_t{1} << (kAddressBits - kChunkShift);
+  static_assert(kEntries % (512 * kPageSize) == 0, "for_each_marked reads whole batches");
 
   // Maps the table. Lock-free and idempotent: racing callers each map one,
   // one publishes with a CAS, the others unmap theirs.
@@ -43,6 +45,35 @@ class ChunkRegistry {
   // Marks [p, p + n * kChunkSize) (release).
   void set(const void* p, size_t granules, GranuleKind kind) noexcept;
   void set_one(const void* p, GranuleKind kind) noexcept { set(p, 1, kind); }
+
+  // Calls f(granule_address, kind) for every granule marked as hakmem's, in
+  // address order. Only the table's resident pages can hold marks, so it
+  // reads those alone (mincore), not the whole 64 MiB. A racy snapshot.
+  template <class F>
+  void for_each_marked(F&& f) const noexcept {
+    const Entry* t = table_.load(lockfree::MemoryOrder::acquire);
+    if (t == nullptr) return;
+    constexpr uint64_t kPerPage = kPageSize / sizeof(Entry);
+    constexpr uint64_t kBatch = 512;  // table pages per mincore call
+    unsigned char resident[kBatch];
+    for (uint64_t batch = 0; batch < kEntries; batch += kBatch * kPerPage) {
+      os::resident_pages(t + batch, kBatch, resident);
+      for (uint64_t page = 0; page < kBatch; ++page) {
+        if ((resident[page] & 1) == 0) continue;
+        const uint64_t first = batch + page * kPerPage;
+        for (uint64_t i = first; i < first + kPerPage; ++i) {
+          const uint8_t kind = t[i].load(lockfree::MemoryOrder::relaxed);
+          if (kind != kGranuleForeign) f(uintptr_t(i) << kChunkShift, GranuleKind(kind));
+        }
+      }
+    }
+  }
+
+  // Resident bytes of the table itself.
+  size_t table_resident_bytes() const noexcept {
+    const Entry* t = table_.load(lockfree::MemoryOrder::acquire);
+    return t == nullptr ? 0 : os::resident_bytes_in(t, kEntries * sizeof(Entry));
+  }
 
  private:
   using Entry = lockfree::DefaultAtomics::Atomic<uint8_t>;

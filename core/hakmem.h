@@ -39,7 +39,7 @@ size_t hak_collect(void);
  * problems found (each also reported on stderr); 0 means consistent. */
 size_t hak_check(void);
 
-#define HAK_STATS_VERSION 1
+#define HAK_STATS_VERSION 2
 #define HAK_STATS_MAX_CLASSES 64
 
 struct hak_class_stats {
@@ -63,10 +63,16 @@ struct hak_stats {
   uint64_t process_resident_bytes;
   uint64_t threads_started;
   uint64_t threads_exited;
+  /* Since version 2. */
+  uint64_t bytes_resident; /* resident bytes of the memory hakmem mapped (chunks,
+                              large mappings, its metadata), from mincore: unlike
+                              process_resident_bytes it leaves out the rest of the
+                              process, such as a sanitizer's shadow memory */
 };
 
-/* Fills *out (out->version must be set by the caller to HAK_STATS_VERSION).
- * Returns 0, or -1 if the version is not supported. */
+/* Fills *out (out->version must be set by the caller to HAK_STATS_VERSION,
+ * or to an older version, whose fields alone are then filled). Returns 0, or
+ * -1 if the version is not supported. */
 int hak_get_stats(struct hak_stats* out);
 
 /* Writes the statistics table to file descriptor fd. */

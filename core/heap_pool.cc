@@ -7,6 +7,8 @@
 namespace hakmem {
 namespace {
 
+constexpr size_t kHeapPageBytes = align_up(sizeof(HeapPage), kPageSize);
+
 void init_heap(ThreadHeap* h, HeapPage* page, unsigned slot) {
   for (HotClass& hc : h->hot) {
     hc.free = nullptr;
@@ -32,13 +34,21 @@ ThreadHeap* HeapPool::acquire() noexcept {
     }
   }
   // Every page is full: map one more, keep slot 0 for ourselves, publish it.
-  void* mem = os::map_aligned(align_up(sizeof(HeapPage), kPageSize), kPageSize);
+  void* mem = os::map_aligned(kHeapPageBytes, kPageSize);
   if (mem == nullptr) return nullptr;
   auto* page = new (mem) HeapPage();
   page->free_slots.initialize(~uint64_t{1});
   init_heap(&page->heaps[0], page, 0);
   pages_.append(page);
   return &page->heaps[0];
+}
+
+size_t HeapPool::resident_bytes() const noexcept {
+  size_t bytes = 0;
+  for (HeapPage* p = pages_.first(); p != nullptr; p = pages_.next(p)) {
+    bytes += os::resident_bytes_in(p, kHeapPageBytes);
+  }
+  return bytes;
 }
 
 void HeapPool::release(ThreadHeap* heap) noexcept {

@@ -38,6 +38,9 @@ class HeapPool {
     }
   }
 
+  // Resident bytes of the pool's pages.
+  size_t resident_bytes() const noexcept;
+
  private:
   lockfree::ChunkList<HeapPage> pages_;
 };

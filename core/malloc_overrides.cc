@@ -1,5 +1,15 @@
 // The C allocation family and every C++ operator new/delete, routed to the
 // hak_ API. Linked into //:hakmem (static) and //:libhakmem.so (LD_PRELOAD).
+//
+// Sanitizers (platform/sanitizer.h). Compiled with a sanitizer that brings
+// its own allocator, this file defines none of the overrides: the
+// sanitizer's allocator serves malloc and new, so that it sees the
+// program's heap, and the hak_ API goes on working. An uninstrumented
+// hakmem in a process with a sanitizer runtime (libhakmem.so preloaded
+// into an instrumented program) forwards every request to the sanitizer's
+// allocator instead (core/allocator.cc). Either way one line says so: on
+// stderr at start for the preloaded library, under HAKMEM_LOG=1 for the
+// instrumented build.
 #include <errno.h>
 #include <unistd.h>
 
@@ -7,7 +17,38 @@
 #include <new>
 
 #include "core/allocator.h"
+#include "core/config.h"
 #include "core/hakmem.h"
+#include "core/os.h"
+#include "platform/sanitizer.h"
+
+namespace {
+
+__attribute__((constructor)) void announce_sanitizer() {
+  using hakmem::os::Line;
+  if (const char* built_with = hakmem::platform::kBuiltWithSanitizer) {
+    if (!hakmem::read_config_from_environment().log) return;
+    Line()
+        .str("hakmem: built with ")
+        .str(built_with)
+        .str(": its allocator serves malloc and new; the hak_ API is served by hakmem\n")
+        .write_to(2);
+  } else if (const char* runtime = hakmem::platform::sanitizer_runtime_in_process()) {
+    Line line;
+    line.str("hakmem: ").str(runtime).str(" is in this process: ");
+    if (hakmem::platform::defer_to_sanitizer_allocator()) {
+      line.str("its allocator serves malloc and new (hakmem steps aside)\n");
+    } else {
+      line.str("its allocator was not found, so hakmem serves malloc and the sanitizer cannot "
+               "see the heap\n");
+    }
+    line.write_to(2);
+  }
+}
+
+}  // namespace
+
+#if !HAKMEM_BUILT_WITH_SANITIZER_ALLOCATOR
 
 #define HAKMEM_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -215,3 +256,5 @@ HAKMEM_CXX void operator delete(void* p, size_t size, std::align_val_t al) noexc
 HAKMEM_CXX void operator delete[](void* p, size_t size, std::align_val_t al) noexcept {
   sized_aligned_delete(p, size, al);
 }
+
+#endif  // !HAKMEM_BUILT_WITH_SANITIZER_ALLOCATOR

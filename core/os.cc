@@ -4,7 +4,10 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <string.h>
 #include <unistd.h>
+
+#include "core/geometry.h"
 
 namespace hakmem::os {
 
@@ -70,6 +73,25 @@ size_t process_resident_bytes() noexcept {
   size_t pages = 0;
   while (*s >= '0' && *s <= '9') pages = pages * 10 + size_t(*s++ - '0');
   return pages * size_t(sysconf(_SC_PAGESIZE));
+}
+
+void resident_pages(const void* p, size_t pages, unsigned char* vec) noexcept {
+  const int saved = errno;
+  if (mincore(const_cast<void*>(p), pages * kPageSize, vec) != 0) memset(vec, 0, pages);
+  errno = saved;
+}
+
+size_t resident_bytes_in(const void* p, size_t size) noexcept {
+  unsigned char vec[512];
+  size_t resident = 0;
+  for (size_t done = 0; done < size;) {
+    size_t n = (size - done + kPageSize - 1) / kPageSize;
+    if (n > sizeof(vec)) n = sizeof(vec);
+    resident_pages(static_cast<const char*>(p) + done, n, vec);
+    for (size_t i = 0; i < n; ++i) resident += vec[i] & 1;
+    done += n * kPageSize;
+  }
+  return resident * kPageSize;
 }
 
 void write_all(int fd, const char* s, size_t n) noexcept {

@@ -23,6 +23,12 @@ void* reserve(size_t size) noexcept;
 // Resident set size of the whole process in bytes (from /proc/self/statm),
 // or 0 if unavailable.
 size_t process_resident_bytes() noexcept;
+// Residency of `pages` pages from page-aligned p (mincore): bit 0 of
+// vec[i] is set if page i is resident. Pages that are not mapped read as
+// not resident.
+void resident_pages(const void* p, size_t pages, unsigned char* vec) noexcept;
+// Resident bytes of [p, p + size), p page-aligned.
+size_t resident_bytes_in(const void* p, size_t size) noexcept;
 
 // Writes everything to fd, retrying on EINTR; never allocates.
 void write_all(int fd, const char* s, size_t n) noexcept;

@@ -1,6 +1,7 @@
 // Statistics: hak_get_stats, hak_print_stats and HAKMEM_STATS=1 at exit.
 // Counters are read relaxed while other threads run, so a snapshot is
 // approximate under load and exact once threads are quiescent.
+#include <stddef.h>
 #include <string.h>
 
 #include "core/global_state.h"
@@ -10,8 +11,32 @@
 using namespace hakmem;
 using lockfree::MemoryOrder;
 
-extern "C" int hak_get_stats(struct hak_stats* out) {
-  if (out == nullptr || out->version != HAK_STATS_VERSION) return -1;
+namespace {
+
+// What each version of struct hak_stats holds: its fields up to the one its
+// successor added.
+size_t stats_size_of_version(uint32_t version) {
+  switch (version) {
+    case 1:
+      return offsetof(hak_stats, bytes_resident);
+    case 2:
+      return sizeof(hak_stats);
+  }
+  return 0;
+}
+
+// Resident bytes of everything hakmem mapped: the granules the registry
+// marks (chunks, large mappings live or cached), the heap pages and the
+// registry table.
+uint64_t hakmem_resident_bytes() {
+  uint64_t bytes = g_state.registry.table_resident_bytes() + g_state.heaps.resident_bytes();
+  g_state.registry.for_each_marked([&bytes](uintptr_t granule, GranuleKind) {
+    bytes += os::resident_bytes_in(reinterpret_cast<void*>(granule), kChunkSize);
+  });
+  return bytes;
+}
+
+int fill_stats(struct hak_stats* out) {
   memset(out, 0, sizeof(*out));
   out->version = HAK_STATS_VERSION;
   out->num_classes = kNumClasses;
@@ -50,6 +75,21 @@ extern "C" int hak_get_stats(struct hak_stats* out) {
   out->process_resident_bytes = os::process_resident_bytes();
   out->threads_started = g_state.threads_started.load(MemoryOrder::relaxed);
   out->threads_exited = g_state.threads_exited.load(MemoryOrder::relaxed);
+  out->bytes_resident = hakmem_resident_bytes();
+  return 0;
+}
+
+}  // namespace
+
+extern "C" int hak_get_stats(struct hak_stats* out) {
+  if (out == nullptr) return -1;
+  const uint32_t version = out->version;
+  const size_t size = stats_size_of_version(version);
+  if (size == 0) return -1;
+  hak_stats full;
+  fill_stats(&full);
+  full.version = version;
+  memcpy(out, &full, size);
   return 0;
 }
 
@@ -92,7 +132,9 @@ extern "C" void hak_print_stats(int fd) {
       .u64(st.large_live_bytes)
       .str(" bytes, large cached ")
       .u64(st.large_cached_bytes)
-      .str(" bytes, process resident ")
+      .str(" bytes, resident ")
+      .u64(st.bytes_resident)
+      .str(" of the process's ")
       .u64(st.process_resident_bytes)
       .str(", threads ")
       .u64(st.threads_started)

@@ -1,8 +1,13 @@
 // The atomics policy the shipped allocator is built with: Boost.Atomic, or
 // std::atomic in ThreadSanitizer builds (TSan cannot see inline assembly).
+// A TSan build is recognised from the compiler (platform/sanitizer.h), so a
+// program built with -fsanitize=thread gets the policy TSan understands
+// whatever its build flags say otherwise.
 #pragma once
 
-#if defined(HAKMEM_TSAN) && HAKMEM_TSAN
+#include "platform/sanitizer.h"
+
+#if HAKMEM_BUILT_WITH_TSAN
 #include "lockfree/std_atomics.h"
 namespace hakmem::lockfree {
 using DefaultAtomics = StdAtomics;

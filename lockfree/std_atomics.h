@@ -2,7 +2,7 @@
 //
 // TSan instruments the __atomic builtins std::atomic uses but not the inline
 // assembly behind some Boost.Atomic operations, so TSan builds
-// (-DHAKMEM_TSAN=1) run the same templates over this policy. The contract is
+// run the same templates over this policy. The contract is
 // documented in boost_atomics.h.
 #pragma once
 

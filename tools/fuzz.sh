@@ -45,11 +45,11 @@ done
 sources+=(tests/fuzz/alloc_fuzzer.cc)
 
 # Rebuild when any source or header is newer than the binary.
-if [ ! -x "$bin" ] || [ -n "$(find core lockfree tests/fuzz tools/fuzz.sh -newer "$bin" -print -quit)" ]; then
+if [ ! -x "$bin" ] || [ -n "$(find core lockfree platform tests/fuzz tools/fuzz.sh -newer "$bin" -print -quit)" ]; then
   echo "fuzz: building $bin with $CXX" >&2
   "$CXX" -std=c++20 -O1 -g -fno-omit-frame-pointer -mcx16 -I. -pthread \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -DHAKMEM_ASAN=1 -include tests/fuzz/source_location_shim.h \
+    -include tests/fuzz/source_location_shim.h \
     "${sources[@]}" -o "$bin.tmp"
   mv "$bin.tmp" "$bin"
 fi

@@ -9,9 +9,15 @@
 #   4. bazel test --config=asan  //tests/... every test under //tests/...
 #                                            with ASan + UBSan, except those
 #                                            tagged "no_sanitizer";
-#   5. tools/fuzz.sh                         a bounded libFuzzer run of the
+#   5. tests/api/sanitizer_preload_test.sh   programs built with gcc and
+#                                            clang sanitizers, run with the
+#                                            release libhakmem.so preloaded;
+#   6. tools/fuzz.sh                         a bounded libFuzzer run of the
 #                                            hak_ API (FUZZ_SECONDS, default
 #                                            25 s; clang, outside Bazel).
+# tests/api:sanitizer_build_test (malloc = "//:hakmem") runs in steps 2, 3
+# and 4: a program that links hakmem, built the default way, with TSan and
+# with ASan.
 # Valgrind (tests/valgrind:valgrind_test) runs in step 2.
 # New tests are picked up by their tags; no change here is needed.
 # Every step runs even if an earlier one failed (and Bazel runs with
@@ -123,6 +129,11 @@ run_step "stress tests under ThreadSanitizer" --config=tsan \
   --build_tag_filters="$TSAN_FILTER" --test_tag_filters="$TSAN_FILTER" //tests/...
 run_step "tests under AddressSanitizer+UBSan" --config=asan \
   --build_tag_filters=-no_sanitizer --test_tag_filters=-no_sanitizer //tests/...
+preload_into_sanitized_programs() {
+  bazel build --config=release //:libhakmem.so "${EXTRA_ARGS[@]}" &&
+    bash tests/api/sanitizer_preload_test.sh bazel-out/k8-opt/bin/libhakmem.so
+}
+run_command_step "libhakmem.so preloaded into sanitized programs" preload_into_sanitized_programs
 run_command_step "fuzzing (bounded)" env FUZZ_SECONDS="${FUZZ_SECONDS:-25}" bash tools/fuzz.sh
 
 echo

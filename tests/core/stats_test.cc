@@ -54,6 +54,49 @@ TEST(Stats, VersionIsChecked) {
   }
 }
 
+// A caller compiled against version 1 of the struct gets its fields and
+// nothing written past them.
+TEST(Stats, VersionOneGetsItsFieldsOnly) {
+  hak_free(hak_malloc(1));
+  hak_stats st;
+  memset(&st, 0xee, sizeof(st));
+  st.version = 1;
+  ASSERT_EQ(hak_get_stats(&st), 0);
+  EXPECT_EQ(st.version, 1u);
+  EXPECT_EQ(st.num_classes, kNumClasses);
+  EXPECT_GT(st.threads_started, 0u);
+  EXPECT_EQ(st.bytes_resident, 0xeeeeeeeeeeeeeeeeull) << "a version 2 field was written";
+}
+
+// bytes_resident counts hakmem's own pages: it grows by what a program
+// touches in hakmem's blocks, falls when hakmem returns pages, and is part of
+// the process's resident size.
+TEST(Stats, BytesResidentFollowsTouchedPages) {
+  constexpr size_t kBlock = 24u << 20;  // a large block of its own mapping
+  // A mapping this large asks for transparent huge pages, so writing its
+  // header may fault in a whole 2 MiB page.
+  constexpr size_t kHugePage = 2u << 20;
+  hak_free(hak_malloc(1));
+  const hak_stats s0 = stats();
+  EXPECT_GT(s0.bytes_resident, 0u);
+  EXPECT_LE(s0.bytes_resident, s0.process_resident_bytes);
+  auto* p = static_cast<char*>(hak_malloc(kBlock));
+  ASSERT_NE(p, nullptr);
+  const hak_stats s1 = stats();
+  EXPECT_LE(s1.bytes_resident, s0.bytes_resident + kHugePage + (1u << 20)) << "untouched pages counted";
+  memset(p, 1, kBlock);
+  const hak_stats s2 = stats();
+  EXPECT_GE(s2.bytes_resident, s0.bytes_resident + kBlock);
+  EXPECT_LE(s2.bytes_resident, s0.bytes_resident + kBlock + kHugePage + (1u << 20));
+  EXPECT_LE(s2.bytes_resident, s2.process_resident_bytes);
+  // Returned pages: decommit the block's pages behind hakmem's back.
+  char* page = reinterpret_cast<char*>(align_up(reinterpret_cast<uintptr_t>(p) + (8u << 20), kPageSize));
+  ASSERT_EQ(madvise(page, 8u << 20, MADV_DONTNEED), 0);
+  const hak_stats s3 = stats();
+  EXPECT_LE(s3.bytes_resident + (8u << 20), s2.bytes_resident + (1u << 20));
+  hak_free(p);
+}
+
 TEST(Stats, LiveBlocksTrackAFreshClass) {
   constexpr size_t kSize = 2000;  // class 2048: 32 blocks per slab
   ASSERT_EQ(class_stats(kSize).chunks, 0u);

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "platform/sanitizer.h"
+
 namespace hakmem::lockfree::testing {
 
 // Runs body(i) on `n` threads released together, and joins them.
@@ -46,7 +48,7 @@ class Rng {
 // Repetitions of a stress scenario. Each repetition is another chance for
 // the two cores to interleave the threads at a bad moment, so a bug that
 // needs a narrow window is caught more reliably. TSan runs are ~10x slower.
-#if defined(HAKMEM_TSAN) && HAKMEM_TSAN
+#if HAKMEM_BUILT_WITH_TSAN
 inline constexpr unsigned kStressRounds = 2;
 #else
 inline constexpr unsigned kStressRounds = 4;

@@ -2,7 +2,7 @@
 //
 // Normal builds test both production backends (Boost.Atomic, the shipped
 // default, and std::atomic, which TSan builds ship). ThreadSanitizer builds
-// (-DHAKMEM_TSAN=1) test only std::atomic: TSan cannot see the inline
+// test only std::atomic: TSan cannot see the inline
 // assembly behind some Boost.Atomic operations and would report false races.
 #pragma once
 
@@ -12,13 +12,14 @@
 #include <type_traits>
 
 #include "lockfree/std_atomics.h"
-#if !(defined(HAKMEM_TSAN) && HAKMEM_TSAN)
+#include "platform/sanitizer.h"
+#if !HAKMEM_BUILT_WITH_TSAN
 #include "lockfree/boost_atomics.h"
 #endif
 
 namespace hakmem::lockfree::testing {
 
-#if defined(HAKMEM_TSAN) && HAKMEM_TSAN
+#if HAKMEM_BUILT_WITH_TSAN
 using Policies = ::testing::Types<StdAtomics>;
 #else
 using Policies = ::testing::Types<BoostAtomics, StdAtomics>;
