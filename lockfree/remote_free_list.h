@@ -5,7 +5,7 @@
 // owner of the slab. Because the consumer never pops single nodes there is
 // no ABA problem: take_all replaces the head with null in one exchange.
 //
-// Nodes are linked through a member of type P::Var<Node*>: `remote_next` by
+// Nodes are linked through a member of type P::Var<Node*>: `next` by
 // default, another one named by the `Link` parameter.
 #pragma once
 
@@ -28,7 +28,7 @@ struct RemoteFreeListOrders {
 };
 
 template <class Node, class P = DefaultAtomics, class Orders = RemoteFreeListOrders,
-          auto Link = &Node::remote_next>
+          auto Link = &Node::next>
 class RemoteFreeList {
  public:
   using Loc = std::source_location;
@@ -45,7 +45,7 @@ class RemoteFreeList {
     return push_chain(node, node, loc);
   }
 
-  // Pushes a pre-linked chain first..last (last->remote_next is overwritten).
+  // Pushes a pre-linked chain first..last (last->next is overwritten).
   bool push_chain(Node* first, Node* last, Loc loc = Loc::current()) {
     Node* head = head_.load(MemoryOrder::relaxed, loc);
     for (;;) {

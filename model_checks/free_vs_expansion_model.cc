@@ -55,7 +55,7 @@ struct Chunk;
 
 template <class P, class CO, class RO>
 struct Block {
-  typename P::template Var<Block*> remote_next{nullptr};
+  typename P::template Var<Block*> next{nullptr};
   // Block header: the chunk this block belongs to.
   typename P::template Var<Chunk<P, CO, RO>*> chunk{nullptr};
   // What the user stores in the block.
@@ -102,7 +102,7 @@ struct FreeVsExpansionModel : rl::test_suite<FreeVsExpansionModel<P, CO, RO>, kT
   // Owner side: takes back remotely freed blocks of `c`.
   void drain(C* c) {
     unsigned hops = 0;
-    for (B* b = c->remote.take_all(); b != nullptr; b = b->remote_next.load()) {
+    for (B* b = c->remote.take_all(); b != nullptr; b = b->next.load()) {
       RL_ASSERT(hops < kBlocks);
       if (hops++ >= kBlocks) return;
       const auto index = static_cast<unsigned>(b - c->blocks);

@@ -103,7 +103,7 @@ constexpr uint32_t poison_of(unsigned id) { return 0xdead0000u + id; }
 
 template <class P>
 struct Block {
-  typename P::template Var<Block*> remote_next;
+  typename P::template Var<Block*> next;
   typename P::template Var<uint32_t> payload;
   unsigned id = 0;  // identity for the checker; set before the threads start
 };
@@ -186,7 +186,7 @@ struct NotifyModel : rl::test_suite<NotifyModel<P, Orders, S>, S::kProducers + 1
   // the current slab does: a node can then be queued with an empty list.
   void take(N* node) {
     unsigned hops = 0;
-    for (B* b = node->remote.take_all(); b != nullptr; b = b->remote_next.load()) {
+    for (B* b = node->remote.take_all(); b != nullptr; b = b->next.load()) {
       RL_ASSERT(hops < kBlocks);  // acyclic
       if (hops++ >= kBlocks) return;
       RL_ASSERT(b->id < kBlocks && kFrees[b->id].node == node->id);

@@ -5,7 +5,7 @@
 //
 // Before pushing, a producer writes the block's plain payload (its last write
 // to the freed block) and, for a chain, the chain's internal links; the owner
-// walks every taken chain through remote_next and reads each payload. All of
+// walks every taken chain through next and reads each payload. All of
 // these are rl::var accesses, so Relacy reports a data race if a push does
 // not publish them to the owner. Every block must be taken exactly once: the
 // owner counts what it takes, and after all threads finish the remainder is
@@ -43,7 +43,7 @@ constexpr uint32_t poison_of(unsigned id) { return 0xdead0000u + id; }
 
 template <class P>
 struct Block {
-  typename P::template Var<Block*> remote_next;
+  typename P::template Var<Block*> next;
   typename P::template Var<uint32_t> payload;
   unsigned id = 0;  // identity for the checker; set before the threads start
 };
@@ -72,14 +72,14 @@ struct RemoteFreeModel : rl::test_suite<RemoteFreeModel<P, Orders>, kThreads> {
   void free_chain(unsigned first, unsigned last) {
     for (unsigned id = first; id <= last; ++id) {
       blocks[id].payload.store(poison_of(id));
-      if (id < last) blocks[id].remote_next.store(&blocks[id + 1]);
+      if (id < last) blocks[id].next.store(&blocks[id + 1]);
     }
     list.push_chain(&blocks[first], &blocks[last]);
   }
 
   void consume(B* chain) {
     unsigned hops = 0;
-    for (B* b = chain; b != nullptr; b = b->remote_next.load()) {
+    for (B* b = chain; b != nullptr; b = b->next.load()) {
       RL_ASSERT(hops < kBlocks);  // acyclic, no block twice in one chain
       if (hops++ >= kBlocks) return;
       RL_ASSERT(b->id < kBlocks);

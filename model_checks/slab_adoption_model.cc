@@ -42,7 +42,7 @@
 //    neither owned nor adoptable).
 #include <cstdint>
 
-#include "core/slab.h"
+#include "core/meta/slab.h"
 #include "lockfree/memory_order.h"
 #include "lockfree/slab_bitmap.h"
 #include "model_checks/broken_orders.h"
@@ -220,7 +220,7 @@ struct AdoptionModel : rl::test_suite<AdoptionModel<P, BitmapOrders>, kThreads> 
     // Every freed block on the free list exactly once, nothing else on it.
     unsigned on_list[kBlocks] = {};
     unsigned hops = 0;
-    for (Block* b = slab.free.load(); b != nullptr; b = b->remote_next.load()) {
+    for (Block* b = slab.free.load(); b != nullptr; b = b->next.load()) {
       RL_ASSERT(hops < kBlocks);  // acyclic
       if (hops++ >= kBlocks) return;
       RL_ASSERT(b >= &blocks[0] && b < &blocks[kBlocks]);

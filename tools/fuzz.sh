@@ -7,8 +7,9 @@
 #   tools/fuzz.sh ... -- ARGS  extra libFuzzer arguments
 #
 # Bazel's toolchain here is gcc, which has no libFuzzer, so this compiles
-# the core sources (everything but the malloc overrides: ASan owns malloc)
-# and the target directly with clang++ and
+# the sources of the Bazel target //api:hakmem_api (the hak_ API and
+# everything under it, not the malloc overrides: ASan owns malloc), as
+# `bazel query` lists them, and the fuzz target directly with clang++ and
 # -fsanitize=fuzzer,address,undefined. The binary, the corpus (kept between
 # runs so each run starts where the last stopped) and crash reproducers live
 # under build/fuzz/. A crash reproducer is replayed with
@@ -38,14 +39,17 @@ out=build/fuzz
 bin="$out/alloc_fuzzer"
 mkdir -p "$out/corpus" "$out/artifacts"
 
-sources=()
-for f in core/*.cc; do
-  [ "$f" = core/malloc_overrides.cc ] || sources+=("$f")
-done
+# The .cc files of //api:hakmem_api and its dependencies in this workspace.
+mapfile -t sources < <(bazel query --noshow_progress 'kind("source file", deps(//api:hakmem_api))' \
+  2>/dev/null | grep -E '^//[^@]*\.cc$' | sed -E 's#^//([^:]*):#\1/#')
+if [ ${#sources[@]} -eq 0 ]; then
+  echo "fuzz: bazel query found no sources of //api:hakmem_api" >&2
+  exit 1
+fi
 sources+=(tests/fuzz/alloc_fuzzer.cc)
 
 # Rebuild when any source or header is newer than the binary.
-if [ ! -x "$bin" ] || [ -n "$(find core lockfree platform tests/fuzz tools/fuzz.sh -newer "$bin" -print -quit)" ]; then
+if [ ! -x "$bin" ] || [ -n "$(find core lockfree platform api tests/fuzz tools/fuzz.sh -newer "$bin" -print -quit)" ]; then
   echo "fuzz: building $bin with $CXX" >&2
   "$CXX" -std=c++20 -O1 -g -fno-omit-frame-pointer -mcx16 -I. -pthread \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/hakmem.h"
+#include "api/hakmem.h"
 #include "platform/sanitizer.h"
 #include "tests/api/string_workload.h"
 #include "tests/core/test_util.h"

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "core/hakmem.h"
+#include "api/hakmem.h"
 #include "tests/core/stress_util.h"
 
 namespace {
@@ -127,10 +127,10 @@ const Case kCases[] = {
      "sized delete with a size that does not match the block \\(size 8\\)"},
     {"aligned_delete_wrong_alignment", aligned_delete_wrong_alignment, "operator delete",
      "sized delete with a size that does not match the block \\(size 100\\)"},
-    {"delete_stack_object", delete_stack_object, "free", "pointer was not allocated by hakmem"},
+    {"delete_stack_object", delete_stack_object, "operator delete", "pointer was not allocated by hakmem"},
     {"delete_of_array_with_cookie", delete_of_array_with_cookie, "operator delete",
      "sized delete with a size that does not match the block \\(size 4\\)"},
-    {"delete_twice", delete_twice, "free", "double free"},
+    {"delete_twice", delete_twice, "operator delete", "double free"},
     {"realloc_of_freed", realloc_of_freed, "realloc", "double free"},
 };
 

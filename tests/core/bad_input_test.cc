@@ -30,7 +30,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/hakmem.h"
+#include "api/hakmem.h"
 #include "tests/core/stress_util.h"
 
 namespace {
@@ -244,6 +244,14 @@ void free_block_of_unused_slab() {
   hak_free(reinterpret_cast<void*>(chunk + 31 * (size_t{64} << 10)));
 }
 
+void free_sized_block_of_unused_slab() {
+  // The same, through hak_free_sized: the error found on the remote path
+  // names the function the program called.
+  void* p = hak_malloc(kLonelySize);
+  const uintptr_t chunk = reinterpret_cast<uintptr_t>(p) & ~(kChunk - 1);
+  hak_free_sized(reinterpret_cast<void*>(chunk + 31 * (size_t{64} << 10)), kLonelySize);
+}
+
 void realloc_freed_small() {
   void* p = hak_malloc(64);
   hak_free(p);
@@ -321,6 +329,8 @@ const Case kCases[] = {
     {"free_chunk_header", free_chunk_header, "free", "pointer is not the start of a hakmem block",
      nullptr},
     {"free_block_of_unused_slab", free_block_of_unused_slab, "free",
+     "double free \\(block of an unused slab\\)", nullptr},
+    {"free_sized_block_of_unused_slab", free_sized_block_of_unused_slab, "free_sized",
      "double free \\(block of an unused slab\\)", nullptr},
     {"realloc_freed_small", realloc_freed_small, "realloc", "double free", nullptr},
     {"realloc_freed_large", realloc_freed_large, "realloc", "double free", nullptr},

@@ -1,7 +1,7 @@
 // HAKMEM_* environment parsing (core/config.cc). read_config_from_environment
 // is called directly after setenv; the allocator's own configuration (read
 // once at initialisation) is not affected.
-#include "core/config.h"
+#include "core/alloc/config.h"
 
 #include <stdlib.h>
 

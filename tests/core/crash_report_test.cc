@@ -15,8 +15,8 @@
 #include <thread>
 #include <vector>
 
-#include "core/hakmem.h"
-#include "core/size_classes.h"
+#include "api/hakmem.h"
+#include "core/meta/size_classes.h"
 #include "tests/core/test_util.h"
 
 namespace {

@@ -22,7 +22,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/hakmem.h"
+#include "api/hakmem.h"
 #include "tests/core/stress_util.h"
 
 namespace {

@@ -2,15 +2,15 @@
 // class that fits, for every small size, and the class set has the promised
 // shape. The last test checks that the allocator hands out exactly those
 // block sizes.
-#include "core/size_classes.h"
+#include "core/meta/size_classes.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <vector>
 
-#include "core/allocator.h"
-#include "core/hakmem.h"
+#include "core/alloc/allocator.h"
+#include "api/hakmem.h"
 
 namespace hakmem {
 namespace {

@@ -16,10 +16,10 @@
 #include <thread>
 #include <vector>
 
-#include "core/chunk.h"
-#include "core/global_state.h"
-#include "core/hakmem.h"
-#include "core/size_classes.h"
+#include "core/meta/chunk.h"
+#include "core/alloc/process.h"
+#include "api/hakmem.h"
+#include "core/meta/size_classes.h"
 #include "tests/core/test_util.h"
 
 namespace hakmem {
@@ -44,7 +44,7 @@ size_t blocks_per_chunk(size_t block) {
 
 // Walks the class's chunk list and checks invariant I1 and the geometry.
 void expect_chunk_list_sound(unsigned cls) {
-  ClassHead& head = g_state.classes[cls];
+  ClassHead& head = g_process.slabs.head(cls);
   uint64_t n = 0;
   bool current_found = false;
   Chunk* current = head.chunks.current();
@@ -58,8 +58,8 @@ void expect_chunk_list_sound(unsigned cls) {
     EXPECT_EQ(c->size_class, cls);
     EXPECT_EQ(c->block_size, class_to_size(cls));
     EXPECT_EQ(head.chunks.position(c), n) << "positions must count up from 0";
-    EXPECT_EQ(g_state.registry.kind_of(c), kGranuleChunk);
-    EXPECT_EQ(g_state.registry.kind_of(reinterpret_cast<void*>(base + kChunkSize - 1)), kGranuleChunk);
+    EXPECT_EQ(g_process.registry.kind_of(c), kGranuleChunk);
+    EXPECT_EQ(g_process.registry.kind_of(reinterpret_cast<void*>(base + kChunkSize - 1)), kGranuleChunk);
     EXPECT_EQ(c->free_slabs.snapshot() & c->adoptable_slabs.snapshot(), 0u);
     if (c == current) current_found = true;
     ++n;
@@ -221,7 +221,7 @@ TEST(SlabSource, ManyClassesGrowAtOnce) {
   for (auto& th : threads) th.join();
   for (unsigned cls = first; cls <= last; ++cls) {
     expect_chunk_list_sound(cls);
-    EXPECT_GE(g_state.classes[cls].chunks.count(), 4u) << "class " << cls;
+    EXPECT_GE(g_process.slabs.head(cls).chunks.count(), 4u) << "class " << cls;
   }
   for (auto& v : held) {
     for (void* p : v) {

@@ -11,9 +11,9 @@
 #include <thread>
 #include <vector>
 
-#include "core/geometry.h"
-#include "core/hakmem.h"
-#include "core/size_classes.h"
+#include "core/meta/geometry.h"
+#include "api/hakmem.h"
+#include "core/meta/size_classes.h"
 #include "tests/core/test_util.h"
 
 namespace hakmem {

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/hakmem.h"
+#include "api/hakmem.h"
 #include "tests/core/stress_util.h"
 
 namespace {

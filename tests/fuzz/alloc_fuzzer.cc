@@ -27,7 +27,7 @@
 
 #include <thread>
 
-#include "core/hakmem.h"
+#include "api/hakmem.h"
 
 namespace {
 

@@ -45,7 +45,7 @@ constexpr unsigned kNodes = 64;
 
 template <class P>
 struct Block {
-  typename P::template Var<Block*> remote_next{nullptr};
+  typename P::template Var<Block*> next{nullptr};
   uint64_t id = 0;
   uint64_t check = 0;  // stamp(id), written by the freeing thread
 };
@@ -175,7 +175,7 @@ void drain_then_take_round() {
   // Takes node n's list; returns how many blocks it held.
   auto take = [&](N* n) -> uint64_t {
     uint64_t count = 0;
-    for (B* b = n->remote.take_all(); b != nullptr; b = b->remote_next.load()) {
+    for (B* b = n->remote.take_all(); b != nullptr; b = b->next.load()) {
       const uint64_t index = static_cast<uint64_t>(b - blocks.get());
       if (index >= kTotal || count > kTotal) {
         ++bad;

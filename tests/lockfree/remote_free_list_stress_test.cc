@@ -33,7 +33,7 @@ constexpr unsigned kMaxChain = 8;
 
 template <class P>
 struct Block {
-  typename P::template Var<Block*> remote_next{nullptr};
+  typename P::template Var<Block*> next{nullptr};
   uint64_t id = 0;
   uint64_t check = 0;  // stamp(id), written by the freeing thread
 };
@@ -51,7 +51,7 @@ void drain(RemoteFreeList<Block<P>, P>& list, Block<P>* base, uint64_t total,
   Block<P>* b = list.take_all();
   if (b == nullptr) return;
   ++stats.non_empty_takes;
-  for (uint64_t hops = 0; b != nullptr; b = b->remote_next.load(), ++hops) {
+  for (uint64_t hops = 0; b != nullptr; b = b->next.load(), ++hops) {
     const uint64_t index = static_cast<uint64_t>(b - base);
     if (hops > total || index >= total) {
       ++stats.bad;
@@ -75,7 +75,7 @@ void produce(Block<P>* base, uint64_t begin, uint64_t end, Rng& rng, Pick pick,
     for (uint64_t k = i; k < i + len; ++k) {
       base[k].id = k;
       base[k].check = stamp(k);
-      if (k + 1 < i + len) base[k].remote_next.store(&base[k + 1]);
+      if (k + 1 < i + len) base[k].next.store(&base[k + 1]);
     }
     const unsigned l = pick(rng);
     const bool empty = len == 1 ? pick.list(l).push(&base[i])

@@ -12,7 +12,7 @@ namespace {
 
 template <class P>
 struct Block {
-  typename P::template Var<Block*> remote_next{nullptr};
+  typename P::template Var<Block*> next{nullptr};
   int id = 0;
 };
 
@@ -22,10 +22,10 @@ class RemoteFreeListTest : public ::testing::Test {
   using B = Block<P>;
   using List = RemoteFreeList<B, P>;
 
-  // The ids along a taken chain, following remote_next to null.
+  // The ids along a taken chain, following next to null.
   static std::vector<int> ids(B* chain) {
     std::vector<int> out;
-    for (B* b = chain; b != nullptr && out.size() < 1000; b = b->remote_next.load()) {
+    for (B* b = chain; b != nullptr && out.size() < 1000; b = b->next.load()) {
       out.push_back(b->id);
     }
     return out;
@@ -68,17 +68,17 @@ TYPED_TEST(RemoteFreeListTest, PushChainKeepsTheChainOrderAndLinksItsLast) {
   auto& b = this->blocks;
   this->list.push(&b[7]);
   // A pre-linked chain 3 -> 4 -> 5; 5's link is overwritten by push_chain.
-  b[3].remote_next.store(&b[4]);
-  b[4].remote_next.store(&b[5]);
-  b[5].remote_next.store(&b[6]);  // stale link: must be replaced
+  b[3].next.store(&b[4]);
+  b[4].next.store(&b[5]);
+  b[5].next.store(&b[6]);  // stale link: must be replaced
   EXPECT_FALSE(this->list.push_chain(&b[3], &b[5]));
   EXPECT_EQ(TestFixture::ids(this->list.take_all()), (std::vector<int>{3, 4, 5, 7}));
 }
 
 TYPED_TEST(RemoteFreeListTest, PushChainOnEmptyListTerminatesTheChain) {
   auto& b = this->blocks;
-  b[1].remote_next.store(&b[2]);
-  b[2].remote_next.store(&b[0]);  // stale link: must become null
+  b[1].next.store(&b[2]);
+  b[2].next.store(&b[0]);  // stale link: must become null
   EXPECT_TRUE(this->list.push_chain(&b[1], &b[2]));
   EXPECT_EQ(TestFixture::ids(this->list.take_all()), (std::vector<int>{1, 2}));
 }

@@ -1,4 +1,4 @@
-// A program for Memcheck: hakmem is its malloc (//core:hakmem_valgrind,
+// A program for Memcheck: hakmem is its malloc (//api:hakmem_valgrind,
 // the overrides with Valgrind client requests), and it exercises the whole
 // allocation family from several threads, with cross-thread frees, threads
 // exiting with live blocks, reallocs, large blocks, C++ containers and libc
@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/hakmem.h"
+#include "api/hakmem.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // Google Benchmark micro-benchmarks of hakmem's fast paths, through the
-// hak_ API (core/hakmem.h):
+// hak_ API (api/hakmem.h):
 //
 //   BM_MallocFree/<size>        hak_malloc + hak_free of one size, one thread
 //                               (the thread cache's hit path)
@@ -25,8 +25,8 @@
 #include <thread>
 #include <vector>
 
-#include "core/hakmem.h"
-#include "core/size_classes.h"
+#include "api/hakmem.h"
+#include "core/meta/size_classes.h"
 
 namespace {
 

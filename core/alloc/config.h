@@ -1,0 +1,37 @@
+// Run-time configuration, read once from HAKMEM_* environment variables
+// without allocating. See README.md ("Configuration") for the full list.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/meta/errors.h"
+
+namespace hakmem {
+
+struct Config {
+  bool log = false;           // HAKMEM_LOG=1: one stderr line per chunk expansion
+  bool stats = false;         // HAKMEM_STATS=1: per-class statistics at exit
+  bool crash_report = false;  // HAKMEM_CRASH_REPORT=1: summary on SIGSEGV/SIGBUS/SIGABRT
+  OnError on_error = OnError::kAbort;  // HAKMEM_ON_ERROR=abort|continue
+  // HAKMEM_MEM_DIET (alias HAKMEM_TINY_MEM_DIET): 0 never returns slab pages
+  // to the OS, 1 (default) keeps at most dirty_limit bytes of free slabs
+  // resident and returns the rest, 2 returns every free slab at once.
+  uint8_t mem_diet = 1;
+  size_t dirty_limit = size_t{16} << 20;        // HAKMEM_DIRTY_MB (default 16)
+  size_t large_cache_limit = size_t{64} << 20;  // HAKMEM_LARGE_CACHE_MB (default 64)
+  // HAKMEM_PREWARM=size:chunks[,size:chunks...]: chunks mapped at start for
+  // the class of each size.
+  struct Prewarm {
+    uint32_t size;
+    uint32_t chunks;
+  };
+  static constexpr unsigned kMaxPrewarm = 8;
+  Prewarm prewarm[kMaxPrewarm] = {};
+  unsigned prewarm_count = 0;
+};
+
+// Parses the environment. Never allocates; unknown values keep defaults.
+Config read_config_from_environment() noexcept;
+
+}  // namespace hakmem

@@ -1,0 +1,56 @@
+// The hot path: malloc and free of a small block by the thread that owns its
+// slab. Everything else (refill, remote free, large blocks, errors) is out of
+// line, in refill.cc, core/heap/remote_free.cc and allocator.cc.
+//
+// malloc pops a list of the current slab's blocks that the heap itself holds
+// (HotClass::free), so it touches only the heap and the block. free pushes
+// the block onto its own slab's list, current or not; refill takes the
+// current slab's list over when the heap's list runs dry. Neither uses an
+// atomic read-modify-write or takes a lock.
+#pragma once
+
+#include "core/alloc/process.h"
+#include "core/heap/remote_free.h"
+#include "core/heap/thread_heap.h"
+#include "core/meta/errors.h"
+#include "core/meta/pointer.h"
+#include "platform/compiler.h"
+
+namespace hakmem {
+
+void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept;
+void local_free_slow(ThreadHeap* heap, Slab* s) noexcept;
+
+HAKMEM_ALWAYS_INLINE void* small_alloc(ThreadHeap* heap, unsigned cls) noexcept {
+  HotClass& hot = heap->hot[cls];
+  FreeBlock* b = hot.free;
+  if (HAKMEM_LIKELY(b != nullptr)) {
+    hot.free = b->next.load();
+    b->free_tag.store(0);  // live blocks never carry their free tag
+    bump(hot.taken);
+    return b;
+  }
+  return refill_and_alloc(heap, cls);
+}
+
+// `ptr` is a small block (PointerKind::kSmall).
+HAKMEM_ALWAYS_INLINE void small_free(const Pointer& ptr, const char* function) noexcept {
+  FreeBlock* b = ptr.block;
+  Slab* s = ptr.slab;
+  const uintptr_t tag = g_process.tags.tag_for(b);
+  if (HAKMEM_UNLIKELY(b->free_tag.load() == tag)) {
+    return report_heap_error(HeapError::kDoubleFree, function, b);
+  }
+  ThreadHeap* heap = t_heap;
+  if (HAKMEM_LIKELY(heap != nullptr && s->owner.load(lockfree::MemoryOrder::relaxed) == heap)) {
+    const uint32_t used = s->push_local(b, tag);
+    // One rarely taken branch: `|` and `&`, not `||` and `&&`, whose
+    // separate branches on `used <= unfull_at` would be unpredictable.
+    const bool unfull = (used <= s->unfull_at) & (s->list.load() == kOnFullList);
+    if (HAKMEM_UNLIKELY((used == 0) | unfull)) local_free_slow(heap, s);
+    return;
+  }
+  free_remote(g_process.slabs, heap, ptr, tag, function);
+}
+
+}  // namespace hakmem

@@ -1,0 +1,113 @@
+// The process's lifecycle: its first allocation initialises the process
+// state, a thread's first allocation gives it a heap, and its exit gives the
+// heap's slabs back.
+#include "core/alloc/process.h"
+
+#include "core/alloc/refill.h"
+#include "platform/assert.h"
+#include "platform/os.h"
+
+namespace hakmem {
+
+using lockfree::MemoryOrder;
+
+constinit Process g_process;
+
+__thread ThreadHeap* t_heap __attribute__((tls_model("initial-exec"))) = nullptr;
+
+namespace {
+
+void abandon_or_release(Slab* s) noexcept {
+  s->drain_remote();
+  if (s->used_count() == 0) {
+    g_process.slabs.release(s);
+  } else {
+    g_process.slabs.abandon(s);
+  }
+}
+
+// pthread key destructor: the thread is exiting. Its empty slabs become
+// free, the others adoptable; blocks it still owns stay valid and may be
+// freed by any thread later.
+void thread_exit(void* arg) noexcept {
+  auto* heap = static_cast<ThreadHeap*>(arg);
+  t_heap = nullptr;  // an allocation from a later destructor makes a new heap
+  heap->remote_notices.drain([](Slab*) {});  // every owned slab is drained below
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    ClassSlabs& cc = heap->slabs[cls];
+    if (Slab* s = retire_current(heap, cls)) abandon_or_release(s);
+    while (Slab* s = slab_list_pop(cc, kOnPartialList)) abandon_or_release(s);
+    while (Slab* s = slab_list_pop(cc, kOnFullList)) abandon_or_release(s);
+    g_process.slabs.head(cls).remote_frees_of_exited_threads.fetch_add(
+        heap->remote_frees[cls].load(MemoryOrder::relaxed), MemoryOrder::relaxed);
+    if (cc.used) g_process.slabs.collect_abandoned(heap, cls);
+  }
+  g_process.threads_exited.fetch_add(1, MemoryOrder::relaxed);
+  g_process.heaps.release(heap);
+}
+
+// Everything the parts need from the configuration, handed to them once.
+void configure_parts(const Config& cfg) noexcept {
+  set_on_error(cfg.on_error);
+  SlabSourcePolicy slab_policy;
+  slab_policy.diet = MemDiet(cfg.mem_diet);
+  slab_policy.dirty_limit = cfg.dirty_limit;
+  slab_policy.log_expansion = cfg.log;
+  g_process.slabs.configure(&g_process.registry, slab_policy);
+  LargePolicy large_policy;
+  large_policy.cache_limit = cfg.large_cache_limit;
+  large_policy.decommit_cached = MemDiet(cfg.mem_diet) == MemDiet::kImmediate;
+  g_process.large.configure(&g_process.registry, large_policy);
+}
+
+}  // namespace
+
+bool initialize_slow() noexcept {
+  int expected = kUninitialised;
+  // Linearization point of initialisation: this CAS elects the initialiser.
+  // Acquire: a previous initialiser that failed and reset the state released
+  // what it wrote.
+  if (g_process.init_state.compare_exchange_strong(expected, kInitialising, MemoryOrder::acquire,
+                                                   MemoryOrder::acquire)) {
+    g_process.config = read_config_from_environment();
+    g_process.tags.secret = os::random_u64();
+    if (!g_process.registry.init()) {
+      g_process.init_state.store(kUninitialised, MemoryOrder::release);
+      return false;
+    }
+    configure_parts(g_process.config);
+    pthread_key_create(&g_process.thread_key, thread_exit);
+    // Release: publishes the configuration, the key and the parts' setup to
+    // every thread whose acquire load sees kReady.
+    g_process.init_state.store(kReady, MemoryOrder::release);
+    const Config& cfg = g_process.config;
+    for (unsigned i = 0; i < cfg.prewarm_count; ++i) {
+      if (cfg.prewarm[i].size <= kMaxSmallSize) {
+        g_process.slabs.prewarm(size_to_class(cfg.prewarm[i].size), cfg.prewarm[i].chunks);
+      }
+    }
+    if (cfg.crash_report) install_crash_handlers();
+    return true;
+  }
+  // Only threads racing the process's very first allocation get here: the
+  // winner parses the environment and maps the registry, then publishes.
+  for (;;) {
+    const int state = g_process.init_state.load(MemoryOrder::acquire);
+    if (state == kReady) return true;
+    if (state == kUninitialised) return initialize_slow();
+    lockfree::DefaultAtomics::pause();
+  }
+}
+
+ThreadHeap* this_thread_heap() noexcept {
+  if (HAKMEM_LIKELY(t_heap != nullptr)) return t_heap;
+  if (!ensure_initialized()) return nullptr;
+  ThreadHeap* heap = g_process.heaps.acquire();
+  if (heap == nullptr) return nullptr;
+  t_heap = heap;
+  pthread_setspecific(g_process.thread_key, heap);
+  g_process.threads_started.fetch_add(1, MemoryOrder::relaxed);
+  return heap;
+}
+
+}  // namespace hakmem

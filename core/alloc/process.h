@@ -1,0 +1,68 @@
+// The process-wide state, defined and initialised here and nowhere else:
+// the configuration, the free-tag key, the chunk registry, the slab source
+// (every class's chunks), the heap pool and the large allocator. The parts
+// below this layer never reach for it: initialize() hands each part what it
+// needs (the registry, its policy), and the paths of this layer pass the
+// part they use.
+//
+// It lives in static storage and is constant-initialised, so it is usable
+// before any constructor runs (LD_PRELOAD programs allocate very early).
+#pragma once
+
+#include <pthread.h>
+
+#include <cstdint>
+
+#include "core/alloc/config.h"
+#include "core/heap/heap_pool.h"
+#include "core/heap/slab_source.h"
+#include "core/large/large.h"
+#include "core/meta/chunk_registry.h"
+#include "core/meta/slab.h"
+#include "lockfree/default_atomics.h"
+#include "platform/compiler.h"
+
+namespace hakmem {
+
+enum InitState : int { kUninitialised = 0, kInitialising = 1, kReady = 2 };
+
+struct Process {
+  lockfree::DefaultAtomics::Atomic<int> init_state{kUninitialised};
+  Config config{};
+  FreeTagKey tags{};
+  pthread_key_t thread_key{};
+  ChunkRegistry registry;
+  SlabSource slabs;
+  HeapPool heaps;
+  LargeAllocator large;
+  Counter threads_started{0};
+  Counter threads_exited{0};
+
+  bool ready() const noexcept {
+    return init_state.load(lockfree::MemoryOrder::acquire) == kReady;
+  }
+};
+
+extern Process g_process;
+
+bool initialize_slow() noexcept;
+
+// Initialises the process state on first use. Cheap once ready (one acquire
+// load): the initialiser's release store of kReady publishes everything it
+// wrote.
+HAKMEM_ALWAYS_INLINE bool ensure_initialized() noexcept {
+  if (HAKMEM_LIKELY(g_process.ready())) return true;
+  return initialize_slow();
+}
+
+// Initial-exec TLS: no allocation and no call into the dynamic loader on
+// first access, which LD_PRELOAD requires. Null until the thread's first
+// allocation, and again from its exit on.
+extern __thread ThreadHeap* t_heap __attribute__((tls_model("initial-exec")));
+
+// The calling thread's heap, creating it if needed; null if out of memory.
+ThreadHeap* this_thread_heap() noexcept;
+
+void install_crash_handlers() noexcept;
+
+}  // namespace hakmem

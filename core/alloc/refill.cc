@@ -1,0 +1,168 @@
+// Refill: what malloc does when the heap's list of the current slab's blocks
+// is empty, and what free does when a slab becomes empty or unfull. Owner
+// only; no atomic RMW but the slab source's claims.
+#include <errno.h>
+
+#include "core/alloc/fast_path.h"
+#include "core/alloc/refill.h"
+#include "platform/assert.h"
+
+namespace hakmem {
+
+using lockfree::MemoryOrder;
+
+namespace {
+
+// Every this many refills of a class with full slabs and no partial one, the
+// owner looks at all its full slabs (the backstop in next_slab).
+constexpr uint32_t kFullScanInterval = 256;
+
+// Turns up to a page's worth of the slab's never-used blocks into free ones,
+// pushed onto `list`.
+void carve_some(Slab* s, FreeBlock*& list) noexcept {
+  uintptr_t at = s->carve.load();
+  const uintptr_t end = s->carve_end.load();
+  if (at >= end) return;
+  const size_t bs = s->block_size;
+  size_t n = bs >= kPageSize ? 1 : kPageSize / bs;
+  if (n > (end - at) / bs) n = (end - at) / bs;
+  FreeBlock* head = reinterpret_cast<FreeBlock*>(at);
+  FreeBlock* b = head;
+  // Carved blocks carry their free tag like every other free block, so a
+  // stray free of one is caught as a double free. Without it, a block of a
+  // slab whose pages were returned to the OS (tags zeroed) and that was
+  // claimed again could be freed twice unnoticed and handed out twice.
+  for (size_t k = 1; k < n; ++k) {
+    FreeBlock* next = reinterpret_cast<FreeBlock*>(at + k * bs);
+    b->next.store(next);
+    b->free_tag.store(g_process.tags.tag_for(b));
+    b = next;
+  }
+  b->next.store(list);
+  b->free_tag.store(g_process.tags.tag_for(b));
+  list = head;
+  s->carve.store(at + n * bs);
+}
+
+// Makes `s` (owned, on no list) the class's current slab.
+void make_current(ThreadHeap* heap, unsigned cls, Slab* s) noexcept {
+  HotClass& hot = heap->hot[cls];
+  hot.current = s;
+  hot.free = nullptr;
+  hot.taken.store(0, MemoryOrder::relaxed);
+}
+
+}  // namespace
+
+Slab* retire_current(ThreadHeap* heap, unsigned cls) noexcept {
+  HotClass& hot = heap->hot[cls];
+  Slab* s = hot.current;
+  if (s == empty_slab()) return nullptr;
+  s->set_used(s->used_count() + uint32_t(hot.taken.load(MemoryOrder::relaxed)));
+  if (FreeBlock* list = hot.free) {
+    FreeBlock* last = list;
+    while (FreeBlock* next = last->next.load()) last = next;
+    last->next.store(s->free.load());
+    s->free.store(list);
+  }
+  hot.free = nullptr;
+  hot.current = empty_slab();
+  hot.taken.store(0, MemoryOrder::relaxed);
+  return s;
+}
+
+namespace {
+
+// Moves a listed slab that has free blocks again to the partial list, or
+// releases it if all its blocks are free.
+void unfull(ThreadHeap* heap, Slab* s) noexcept {
+  ClassSlabs& cc = heap->slabs[s->size_class];
+  slab_list_remove(cc, s);
+  if (s->used_count() == 0) {
+    g_process.slabs.release(s);
+  } else {
+    slab_list_push(cc, s, kOnPartialList);
+  }
+}
+
+// Drains the slabs remote freers queued on this heap's notices. A slab may
+// have changed hands since it was queued; only our own full ones matter
+// (the current and partial ones are drained when they are used).
+void take_remote_notices(ThreadHeap* heap) noexcept {
+  heap->remote_notices.drain([heap](Slab* s) {
+    if (s->owner.load(MemoryOrder::relaxed) != heap || s->list.load() != kOnFullList) return;
+    if (s->drain_remote() > 0) unfull(heap, s);
+  });
+}
+
+// Another owned slab with free blocks, or a new one from the class.
+Slab* next_slab(ThreadHeap* heap, unsigned cls) noexcept {
+  ClassSlabs& cc = heap->slabs[cls];
+  if (!heap->remote_notices.empty()) take_remote_notices(heap);
+  // Backstop for a notice that went astray (queued on the heap of a
+  // slab's previous owner): now and then, look at every full slab.
+  if (cc.full != nullptr && cc.partial == nullptr && ++cc.refills % kFullScanInterval == 0) {
+    for (Slab* s = cc.full; s != nullptr;) {
+      Slab* next = s->next.load();
+      if ((!s->remote.empty() && s->drain_remote() > 0) || s->free.load() != nullptr) unfull(heap, s);
+      s = next;
+    }
+  }
+  if (Slab* s = slab_list_pop(cc, kOnPartialList)) {
+    s->drain_remote();
+    return s;
+  }
+  return g_process.slabs.acquire(heap, cls);
+}
+
+// Refills the heap's list of the current slab `s` (which is empty) from the
+// slab: blocks the owner freed into it, then blocks other threads freed,
+// then never-used blocks. Returns false if the slab has none left.
+bool take_free_blocks(Slab* s, HotClass& hot) noexcept {
+  if (s->free.load() == nullptr) s->drain_remote();
+  hot.free = s->free.load();
+  s->free.store(nullptr);
+  if (hot.free == nullptr) carve_some(s, hot.free);
+  return hot.free != nullptr;
+}
+
+inline void* pop_hot(HotClass& hot) noexcept {
+  FreeBlock* b = hot.free;
+  hot.free = b->next.load();
+  b->free_tag.store(0);
+  bump(hot.taken);
+  return b;
+}
+
+}  // namespace
+
+// The current slab's list is empty: take what other threads freed into it,
+// carve more of it, or move on to another slab.
+void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept {
+  ClassSlabs& cc = heap->slabs[cls];
+  HotClass& hot = heap->hot[cls];
+  cc.used = true;
+  Slab* s = hot.current;
+  if (s != empty_slab()) {
+    if (take_free_blocks(s, hot)) return pop_hot(hot);
+    slab_list_push(cc, retire_current(heap, cls), kOnFullList);  // every block is out
+  }
+  s = next_slab(heap, cls);
+  if (s == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  make_current(heap, cls, s);
+  take_free_blocks(s, hot);  // next_slab returns slabs with free or never-used blocks
+  return pop_hot(hot);
+}
+
+// The slab became empty, or is full with a quarter free now.
+void local_free_slow(ThreadHeap* heap, Slab* s) noexcept {
+  // The current slab's own count is only part of its used count (the rest
+  // is in the heap); it is never released while current.
+  if (heap->hot[s->size_class].current == s) return;
+  unfull(heap, s);
+}
+
+}  // namespace hakmem

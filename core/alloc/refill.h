@@ -1,0 +1,12 @@
+// The owner's slow paths around the fast path (refill.cc).
+#pragma once
+
+#include "core/heap/thread_heap.h"
+
+namespace hakmem {
+
+// Ends `current` status of class `cls`: the heap's list and count go back
+// into the slab. Returns the slab, or null if the class had none.
+Slab* retire_current(ThreadHeap* heap, unsigned cls) noexcept;
+
+}  // namespace hakmem

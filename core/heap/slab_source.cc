@@ -1,0 +1,221 @@
+#include "core/heap/slab_source.h"
+
+#include <new>
+
+#include "platform/assert.h"
+#include "platform/os.h"
+
+namespace hakmem {
+
+using lockfree::MemoryOrder;
+
+// Resets an owned slab whose blocks are all free to "never used": blocks are
+// carved lazily from its area again.
+void SlabSource::prepare_fresh(Slab* s) noexcept {
+  s->free.store(nullptr);
+  s->carve.store(s->area_begin);
+  s->carve_end.store(s->area_begin + s->area_bytes);
+  s->set_used(0);
+  if (s->dirty.load()) dirty_bytes_.fetch_sub(kSlabSize, MemoryOrder::relaxed);
+  s->dirty.store(1);
+}
+
+Slab* SlabSource::own(ThreadHeap* heap, Chunk* c, unsigned i) noexcept {
+  Slab* s = &c->slabs[i];
+  s->take_ownership(heap);
+  heads_[c->size_class].slabs_owned.fetch_add(1, MemoryOrder::relaxed);
+  return s;
+}
+
+// Maps and initialises a chunk of `cls`; the caller publishes it with
+// link_chunk(). Slabs whose bits are set in `free_bits` start free.
+Chunk* SlabSource::new_chunk(unsigned cls, uint32_t free_bits) noexcept {
+  void* mem = os::map_aligned(kChunkSize, kChunkSize);
+  if (mem == nullptr) return nullptr;
+  mapped_bytes_.fetch_add(kChunkSize, MemoryOrder::relaxed);
+  Chunk* c = new (reinterpret_cast<void*>(chunk_header_address(reinterpret_cast<uintptr_t>(mem))))
+      Chunk();
+  c->magic = kChunkMagic ^ reinterpret_cast<uintptr_t>(c);
+  c->size_class = cls;
+  c->block_size = uint32_t(class_to_size(cls));
+  for (unsigned i = 0; i < kSlabsPerChunk; ++i) {
+    c->slabs[i].set_geometry(slab_area_begin(c, i), slab_capacity(c, i), c->block_size, cls);
+  }
+  c->free_slabs.initialize(free_bits);
+  return c;
+}
+
+// Gives back a chunk no other thread has seen.
+void SlabSource::unmap_unpublished_chunk(Chunk* c) noexcept {
+  mapped_bytes_.fetch_sub(kChunkSize, MemoryOrder::relaxed);
+  os::unmap(reinterpret_cast<void*>(chunk_base(c)), kChunkSize);
+}
+
+// Publishes an initialised chunk: registry entry first (so frees of its
+// blocks classify), then the ChunkList append.
+void SlabSource::link_chunk(unsigned cls, Chunk* c) noexcept {
+  registry_->set_one(c, kGranuleChunk);
+  ClassHead& head = heads_[cls];
+  const uint64_t position = head.chunks.append(c);
+  if (policy_.log_expansion) {
+    os::Line()
+        .str("hakmem: class ")
+        .u64(cls)
+        .str(" (")
+        .u64(class_to_size(cls))
+        .str(" B): ")
+        .u64(position + 1)
+        .str(position == 0 ? " chunk\n" : " chunks\n")
+        .write_to(2);
+  }
+}
+
+Slab* SlabSource::claim_free_in(ThreadHeap* heap, Chunk* c) noexcept {
+  if (c->free_slabs.snapshot() == 0) return nullptr;
+  const int i = c->free_slabs.claim_any();
+  if (i < 0) return nullptr;
+  heads_[c->size_class].free_slabs.fetch_sub(1, MemoryOrder::relaxed);
+  Slab* s = own(heap, c, unsigned(i));
+  prepare_fresh(s);
+  return s;
+}
+
+Slab* SlabSource::claim_any_free(ThreadHeap* heap, ClassHead& head) noexcept {
+  if (head.free_slabs.load(MemoryOrder::relaxed) == 0) return nullptr;
+  if (Chunk* c = head.chunks.current()) {
+    if (Slab* s = claim_free_in(heap, c)) return s;
+  }
+  for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
+    if (Slab* s = claim_free_in(heap, c)) return s;
+  }
+  return nullptr;
+}
+
+namespace {
+bool has_blocks(Slab* s) { return s->free.load() != nullptr || s->carve.load() < s->carve_end.load(); }
+}  // namespace
+
+Slab* SlabSource::try_adopt(ThreadHeap* heap, Chunk* c, unsigned i) noexcept {
+  if (!c->adoptable_slabs.claim(i)) return nullptr;  // acquire: the old owner's writes
+  ClassHead& head = heads_[c->size_class];
+  head.adoptable_slabs.fetch_sub(1, MemoryOrder::relaxed);
+  head.adoptions.fetch_add(1, MemoryOrder::relaxed);
+  Slab* s = own(heap, c, i);
+  s->drain_remote();
+  return s;
+}
+
+Slab* SlabSource::acquire(ThreadHeap* heap, unsigned cls) noexcept {
+  HAKMEM_ASSERT(registry_ != nullptr, "the slab source is configured before use");
+  ClassHead& head = heads_[cls];
+  ClassSlabs& cc = heap->slabs[cls];
+
+  // 1. Adopt what exited threads left behind, so their memory is reused.
+  if (head.adoptable_slabs.load(MemoryOrder::relaxed) > 0) {
+    for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
+      for (uint32_t bits; (bits = c->adoptable_slabs.snapshot()) != 0;) {
+        Slab* s = try_adopt(heap, c, unsigned(__builtin_ctz(bits)));
+        if (s == nullptr) continue;
+        if (has_blocks(s)) return s;
+        slab_list_push(cc, s, kOnFullList);  // every block still live
+      }
+    }
+  }
+
+  // 2. A free slab: first in the current chunk, then anywhere.
+  if (Slab* s = claim_any_free(heap, head)) return s;
+
+  // 3. Expand: a new chunk whose slab 0 is ours before anyone can see it.
+  Chunk* c = new_chunk(cls, ~uint32_t{1});
+  if (c == nullptr) return nullptr;
+  // Threads that found no free slab at the same moment all get here; if one
+  // of them linked its chunk meanwhile, use that chunk's slabs and give ours
+  // back, so a burst of new threads does not map a chunk each.
+  if (Slab* s = claim_any_free(heap, head)) {
+    unmap_unpublished_chunk(c);
+    return s;
+  }
+  Slab* s = own(heap, c, 0);
+  prepare_fresh(s);
+  head.free_slabs.fetch_add(kSlabsPerChunk - 1, MemoryOrder::relaxed);
+  link_chunk(cls, c);
+  return s;
+}
+
+void SlabSource::release(Slab* s) noexcept {
+  Chunk* c = chunk_of_slab(s);
+  const unsigned i = index_of_slab(c, s);
+  ClassHead& head = heads_[c->size_class];
+  s->give_up_ownership(kSlabFree);
+  s->free.store(nullptr);
+  s->set_used(0);
+  // Memory-return policy (README, "Returning memory"): keep up to
+  // HAKMEM_DIRTY_MB of free slabs resident for quick reuse, return the rest.
+  const MemDiet diet = policy_.diet;
+  bool decommit = diet == MemDiet::kImmediate;
+  if (diet == MemDiet::kBounded && s->dirty.load()) {
+    const uint64_t dirty = dirty_bytes_.fetch_add(kSlabSize, MemoryOrder::relaxed);
+    if (dirty + kSlabSize > policy_.dirty_limit) {
+      dirty_bytes_.fetch_sub(kSlabSize, MemoryOrder::relaxed);
+      decommit = true;
+    }
+  } else if (diet == MemDiet::kKeep && s->dirty.load()) {
+    dirty_bytes_.fetch_add(kSlabSize, MemoryOrder::relaxed);
+  }
+  if (decommit) {
+    const uintptr_t begin = slab_area_begin(c, i);
+    os::decommit(reinterpret_cast<void*>(begin), slab_area_end(c, i) - begin);
+    s->dirty.store(0);
+  }
+  head.slabs_owned.fetch_sub(1, MemoryOrder::relaxed);
+  head.free_slabs.fetch_add(1, MemoryOrder::relaxed);
+  c->free_slabs.release(i);  // linearization point (release): the slab is claimable
+}
+
+void SlabSource::abandon(Slab* s) noexcept {
+  Chunk* c = chunk_of_slab(s);
+  ClassHead& head = heads_[c->size_class];
+  s->give_up_ownership(kSlabAbandoned);
+  head.slabs_owned.fetch_sub(1, MemoryOrder::relaxed);
+  head.adoptable_slabs.fetch_add(1, MemoryOrder::relaxed);
+  c->adoptable_slabs.release(index_of_slab(c, s));  // release: publishes the owner's fields
+}
+
+unsigned SlabSource::collect_abandoned(ThreadHeap* heap, unsigned cls) noexcept {
+  ClassHead& head = heads_[cls];
+  if (head.adoptable_slabs.load(MemoryOrder::relaxed) == 0) return 0;
+  unsigned released = 0;
+  for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
+    uint32_t bits = c->adoptable_slabs.snapshot();
+    while (bits != 0) {
+      const unsigned i = unsigned(__builtin_ctz(bits));
+      bits &= bits - 1;
+      if (!c->adoptable_slabs.claim(i)) continue;
+      head.adoptable_slabs.fetch_sub(1, MemoryOrder::relaxed);
+      Slab* s = own(heap, c, i);
+      s->drain_remote();
+      if (s->used_count() == 0) {
+        release(s);
+        ++released;
+      } else {
+        abandon(s);
+      }
+    }
+  }
+  return released;
+}
+
+bool SlabSource::prewarm(unsigned cls, unsigned chunks) noexcept {
+  for (unsigned n = 0; n < chunks; ++n) {
+    Chunk* c = new_chunk(cls, ~uint32_t{0});
+    if (c == nullptr) return false;
+    heads_[cls].free_slabs.fetch_add(kSlabsPerChunk, MemoryOrder::relaxed);
+    link_chunk(cls, c);
+  }
+  return true;
+}
+
+uint64_t SlabSource::mapped_bytes() const noexcept { return mapped_bytes_.load(MemoryOrder::relaxed); }
+uint64_t SlabSource::dirty_bytes() const noexcept { return dirty_bytes_.load(MemoryOrder::relaxed); }
+
+}  // namespace hakmem

@@ -1,0 +1,113 @@
+// SlabSource: where slabs come from and go to, the chunks of every size
+// class.
+//
+// acquire() tries, in order: adopting a slab an exited thread abandoned
+// (claim on the chunk's adoptable bitmap), claiming a free slab (claim on the
+// free bitmap), and expanding the class by one chunk (map, initialise,
+// register, append to the class's ChunkList with a CAS on tail->next).
+// Every step is lock-free; expansion has no upper bound but the OS.
+//
+// The source owns the class heads and its counters; the registry it
+// publishes chunks in and its memory-return policy are given to it once, by
+// configure(), before the first slab is acquired.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/heap/thread_heap.h"
+#include "core/meta/chunk.h"
+#include "core/meta/chunk_registry.h"
+#include "core/meta/size_classes.h"
+#include "lockfree/chunk_list.h"
+#include "lockfree/default_atomics.h"
+
+namespace hakmem {
+
+using Counter = lockfree::DefaultAtomics::Atomic<uint64_t>;
+
+// One size class's chunks (the seed's SuperSlabHead).
+struct ClassHead {
+  lockfree::ChunkList<Chunk> chunks;
+  // Hints (relaxed RMW, slow paths only): roughly how many slabs of this
+  // class sit in free / adoptable bitmaps, so a refill can skip walking the
+  // chunk list when there are none.
+  Counter free_slabs{0};
+  Counter adoptable_slabs{0};
+  // Statistics.
+  Counter slabs_owned{0};
+  Counter adoptions{0};
+  Counter remote_frees_of_exited_threads{0};
+};
+
+// What happens to the pages of a slab whose blocks are all free
+// (README, "Returning memory"; HAKMEM_MEM_DIET, HAKMEM_DIRTY_MB).
+enum class MemDiet : uint8_t {
+  kKeep = 0,       // never returned
+  kBounded = 1,    // kept resident up to dirty_limit bytes in all, the rest returned
+  kImmediate = 2,  // returned at once
+};
+
+struct SlabSourcePolicy {
+  MemDiet diet = MemDiet::kBounded;
+  size_t dirty_limit = size_t{16} << 20;
+  bool log_expansion = false;  // HAKMEM_LOG: one stderr line per new chunk
+};
+
+class SlabSource {
+ public:
+  void configure(ChunkRegistry* registry, const SlabSourcePolicy& policy) noexcept {
+    registry_ = registry;
+    policy_ = policy;
+  }
+
+  // A slab of class `cls` now owned by `heap`, with free or never-used
+  // blocks; null only when the OS refuses memory.
+  Slab* acquire(ThreadHeap* heap, unsigned cls) noexcept;
+
+  // Claims slab i of chunk c from the adoptable bitmap for `heap` and drains
+  // what other threads freed into it. Null if another thread adopted it first.
+  Slab* try_adopt(ThreadHeap* heap, Chunk* c, unsigned i) noexcept;
+
+  // Owner: the slab has no live blocks; make it claimable by anyone, and
+  // return its pages to the OS according to the policy.
+  void release(Slab* slab) noexcept;
+
+  // Owner (exiting): the slab has live blocks; make it adoptable.
+  void abandon(Slab* slab) noexcept;
+
+  // Adopts every abandoned slab of `cls`, drains what other threads freed into
+  // it, releases the ones that became empty and abandons the rest again.
+  // Returns the number of slabs released.
+  unsigned collect_abandoned(ThreadHeap* heap, unsigned cls) noexcept;
+
+  // Maps `chunks` chunks of `cls` with every slab free (HAKMEM_PREWARM).
+  bool prewarm(unsigned cls, unsigned chunks) noexcept;
+
+  ClassHead& head(unsigned cls) noexcept { return heads_[cls]; }
+  const ClassHead& head(unsigned cls) const noexcept { return heads_[cls]; }
+  const ChunkRegistry& registry() const noexcept { return *registry_; }
+  // Address space of the chunks mapped.
+  uint64_t mapped_bytes() const noexcept;
+  // Free slabs whose pages are still resident.
+  uint64_t dirty_bytes() const noexcept;
+
+ private:
+  void prepare_fresh(Slab* s) noexcept;
+  Slab* own(ThreadHeap* heap, Chunk* c, unsigned i) noexcept;
+  Chunk* new_chunk(unsigned cls, uint32_t free_bits) noexcept;
+  void unmap_unpublished_chunk(Chunk* c) noexcept;
+  void link_chunk(unsigned cls, Chunk* c) noexcept;
+  Slab* claim_free_in(ThreadHeap* heap, Chunk* c) noexcept;
+  Slab* claim_any_free(ThreadHeap* heap, ClassHead& head) noexcept;
+
+  ChunkRegistry* registry_ = nullptr;
+  SlabSourcePolicy policy_{};
+  ClassHead heads_[kNumClasses];
+  Counter mapped_bytes_{0};
+  Counter dirty_bytes_{0};
+};
+
+inline Chunk* chunk_of_slab(const Slab* s) { return chunk_of(s); }
+
+}  // namespace hakmem

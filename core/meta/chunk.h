@@ -1,0 +1,84 @@
+// A chunk: 2 MiB, 2 MiB-aligned, one size class, a header and 32 slabs.
+//
+//   | color | header | slab 0 blocks ... | slab 1 | ... | slab 31 |
+//   0               kChunkHeaderSize    64 KiB  128 KiB
+//
+// The header does not start at the chunk's first byte but 64 * color bytes
+// in, where the color is taken from the chunk's address (chunk_of() computes
+// it). Otherwise every chunk's descriptor of slab i would sit at the same
+// address modulo 2 MiB, in the same cache set, and a thread using slab 0 of
+// twenty classes would evict its own hot descriptors constantly.
+//
+// The header holds the chunk's class, its two slab bitmaps and the 32 slab
+// descriptors. Slab 0's blocks start after the header; every other slab's
+// blocks start at its 64 KiB boundary.
+#pragma once
+
+#include <cstdint>
+
+#include "core/meta/geometry.h"
+#include "core/meta/size_classes.h"
+#include "core/meta/slab.h"
+#include "lockfree/chunk_list.h"
+#include "lockfree/default_atomics.h"
+#include "lockfree/slab_bitmap.h"
+
+namespace hakmem {
+
+struct ThreadHeap;
+
+inline constexpr uint64_t kChunkMagic = 0x68616b6d656d4348ull;  // "hakmemCH"
+
+template <class P, class Heap>
+struct BasicChunk : lockfree::ChunkListHook<BasicChunk<P, Heap>, P> {
+  using Slab = BasicSlab<P, Heap>;
+
+  // Constant after initialisation (which completes before the chunk is
+  // published in the registry and linked into its class's ChunkList).
+  uint64_t magic;  // kChunkMagic ^ address of the chunk
+  uint32_t size_class;
+  uint32_t block_size;
+
+  // Bit i set: slab i may be claimed fresh (it has no live blocks).
+  lockfree::SlabBitmap<P> free_slabs{0};
+  // Bit i set: slab i was abandoned by an exiting thread with live blocks.
+  lockfree::SlabBitmap<P> adoptable_slabs{0};
+
+  Slab slabs[kSlabsPerChunk];
+};
+
+using Slab = BasicSlab<lockfree::DefaultAtomics, ThreadHeap>;
+using Chunk = BasicChunk<lockfree::DefaultAtomics, ThreadHeap>;
+using FreeBlock = Slab::Block;
+
+inline constexpr unsigned kChunkColors = 16;
+inline constexpr size_t kChunkColorStride = 64;
+inline constexpr size_t kChunkHeaderSize =
+    align_up(sizeof(Chunk) + (kChunkColors - 1) * kChunkColorStride, kPageSize);
+static_assert(kChunkHeaderSize < kSlabSize / 2, "header must leave room in slab 0");
+
+inline uintptr_t chunk_base(const void* p) { return reinterpret_cast<uintptr_t>(p) & ~kChunkMask; }
+// Where the header of the chunk at `base` starts (see "color" above).
+inline uintptr_t chunk_header_address(uintptr_t base) {
+  return base + ((base >> kChunkShift) % kChunkColors) * kChunkColorStride;
+}
+// The header of the chunk containing p (any address inside the chunk).
+inline Chunk* chunk_of(const void* p) {
+  return reinterpret_cast<Chunk*>(chunk_header_address(chunk_base(p)));
+}
+inline unsigned slab_index_of(const void* p) {
+  return unsigned((reinterpret_cast<uintptr_t>(p) & kChunkMask) >> kSlabShift);
+}
+inline uintptr_t slab_area_begin(const Chunk* c, unsigned i) {
+  return chunk_base(c) + (i == 0 ? kChunkHeaderSize : i * kSlabSize);
+}
+inline uintptr_t slab_area_end(const Chunk* c, unsigned i) {
+  return chunk_base(c) + (i + 1) * kSlabSize;
+}
+inline unsigned slab_capacity(const Chunk* c, unsigned i) {
+  return unsigned((slab_area_end(c, i) - slab_area_begin(c, i)) / c->block_size);
+}
+inline unsigned slab_capacity(const Slab* s) { return s->area_bytes / s->block_size; }
+inline unsigned index_of_slab(const Chunk* c, const Slab* s) { return unsigned(s - c->slabs); }
+
+}  // namespace hakmem

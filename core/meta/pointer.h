@@ -1,0 +1,74 @@
+// The one classification of a pointer handed to hakmem (invariant I4): in
+// O(1), without dereferencing anything the registry does not vouch for.
+//
+//   registry kind of its granule -> for a chunk: its slab, then whether it
+//   is a block start -> for a large mapping: whether it is the block start.
+//
+// Whether the block is free (its free tag, or a large header's magic) is
+// the caller's next question; `freed` answers it with the process's key.
+// Every entry point (free, realloc, sized delete, usable size, owns) starts
+// here.
+#pragma once
+
+#include <cstdint>
+
+#include "core/meta/chunk.h"
+#include "core/meta/chunk_registry.h"
+#include "core/meta/errors.h"
+#include "core/meta/large_header.h"
+#include "platform/compiler.h"
+
+namespace hakmem {
+
+enum class PointerKind : uint8_t {
+  kSmall,     // the start of a block in a chunk's slab
+  kLarge,     // the start of a large block, live or cached
+  kInterior,  // in hakmem's memory but not a block start (or metadata)
+  kForeign,   // not hakmem's: stack, global, another allocator's, null
+};
+
+struct Pointer {
+  PointerKind kind;
+  Chunk* chunk = nullptr;        // kSmall
+  Slab* slab = nullptr;          // kSmall
+  FreeBlock* block = nullptr;    // kSmall
+  LargeHeader* large = nullptr;  // kLarge
+
+  bool is_small() const { return kind == PointerKind::kSmall; }
+  bool is_large() const { return kind == PointerKind::kLarge; }
+  // Only for kSmall and kLarge: the block is free (a double free, or a use
+  // after free). A small block carries its free tag while free.
+  bool freed(const FreeTagKey& key) const {
+    return is_small() ? block->free_tag.load() == key.tag_for(block) : large->freed();
+  }
+};
+
+namespace detail {
+inline Pointer classify_outside_chunks(GranuleKind granule, const void* p) {
+  if (granule == kGranuleForeign) return {PointerKind::kForeign};
+  if (granule == kGranuleLarge || granule == kGranuleLargeBelow) {
+    if (LargeHeader* h = large_header_of(p, granule == kGranuleLargeBelow)) {
+      return {PointerKind::kLarge, nullptr, nullptr, nullptr, h};
+    }
+  }
+  return {PointerKind::kInterior};
+}
+}  // namespace detail
+
+HAKMEM_ALWAYS_INLINE Pointer classify(const ChunkRegistry& registry, const void* p) {
+  const GranuleKind granule = registry.kind_of(p);
+  if (HAKMEM_LIKELY(granule == kGranuleChunk)) {
+    Chunk* c = chunk_of(p);
+    Slab* s = &c->slabs[slab_index_of(p)];
+    FreeBlock* b = s->block_at(p);
+    return {b != nullptr ? PointerKind::kSmall : PointerKind::kInterior, c, s, b};
+  }
+  return detail::classify_outside_chunks(granule, p);
+}
+
+// The heap error for a pointer that is neither a small nor a large block.
+inline HeapError error_for_non_block(const Pointer& ptr) {
+  return ptr.kind == PointerKind::kForeign ? HeapError::kNotOurs : HeapError::kInterior;
+}
+
+}  // namespace hakmem

@@ -1,0 +1,177 @@
+// A slab: a 64 KiB run of equal-size blocks, owned by at most one thread.
+//
+// Ownership comes from the chunk's bitmaps (chunk.h): a thread owns a slab
+// between a successful claim of its bit and the release of that bit. Fields
+// marked "owner" are touched only by the current owner; ownership changes
+// hands through the bitmaps' release/acquire pairs, so those fields need no
+// atomics. Fields any thread may touch are atomics.
+//
+// Other threads free blocks into `remote` (a RemoteFreeList); the owner moves
+// them to its own free list with one exchange (drain_remote). A dying owner
+// abandons a slab that still has live blocks; remote frees keep arriving on
+// `remote` and the next owner (the adopter) drains them, so none is lost.
+//
+// The type is a template over the atomics policy so the abandonment/adoption
+// protocol can be model-checked with Relacy (model_checks/).
+#pragma once
+
+#include <cstdint>
+
+#include "lockfree/default_atomics.h"
+#include "lockfree/remote_free_list.h"
+
+namespace hakmem {
+
+// A free block's first two words. `next` links it on whichever free list
+// holds it, the owner's or the remote one (RemoteFreeList's default link).
+// `free_tag` holds FreeTagKey::tag_for(block) while the block is free and
+// anything else while it is live; a free that finds the tag already set is a
+// double free.
+template <class P>
+struct BasicFreeBlock {
+  typename P::template Var<BasicFreeBlock*> next;
+  typename P::template Var<uintptr_t> free_tag;
+};
+
+// The tag of a free block: a secret, random per process, XORed with the
+// block's address, so that no value a program stores in a live block is
+// likely to equal it.
+struct FreeTagKey {
+  uintptr_t secret = 0;
+  uintptr_t tag_for(const void* block) const { return secret ^ reinterpret_cast<uintptr_t>(block); }
+};
+
+enum SlabState : uint8_t {
+  kSlabFree = 0,       // its bit is set in the chunk's free bitmap
+  kSlabOwned = 1,      // a live thread allocates from it
+  kSlabAbandoned = 2,  // its owner exited with live blocks; adoptable bit set
+};
+
+// Which of its owner's lists a slab is on (see thread_heap.h).
+enum SlabList : uint8_t { kOnNoList = 0, kOnPartialList = 1, kOnFullList = 2 };
+
+template <class P, class Heap>
+struct alignas(64) BasicSlab {
+  using Block = BasicFreeBlock<P>;
+  template <class T>
+  using Var = typename P::template Var<T>;
+  template <class T>
+  using Atomic = typename P::template Atomic<T>;
+  using MO = lockfree::MemoryOrder;
+
+  // --- first cache line: everything the owner's malloc and free touch ---
+  // The owning heap, or null. Written by the owner (relaxed: it is only
+  // compared against the reader's own heap, and a thread always sees its own
+  // latest write, so a stale value can never make a non-owner think it owns
+  // the slab); read by every free to choose the local or the remote path.
+  Atomic<Heap*> owner{nullptr};
+  // Blocks handed out and not yet back on `free`. Only the owner changes it
+  // (plain load + store, no RMW); statistics read it relaxed.
+  Atomic<uint32_t> used{0};
+  Atomic<uint8_t> state{kSlabFree};
+  Var<uint8_t> list{kOnNoList};  // owner: which heap list holds the slab
+  Var<Block*> free{nullptr};     // owner: blocks ready to hand out
+  // Block geometry, constant once the chunk is published: blocks start at
+  // area_begin + k * block_size for k * block_size < area_bytes.
+  uintptr_t area_begin = 0;
+  uint32_t area_bytes = 0;
+  uint32_t block_size = 0;
+  uint32_t size_class = 0;
+  // ceil(2^32 / block_size): for offsets below 2^16,
+  // (offset * reciprocal) >> 32 == offset / block_size, without a divide.
+  uint32_t reciprocal = 0;
+  // A slab on its owner's full list goes back to the partial list only when
+  // its used count falls to this (a quarter of its blocks free), so every
+  // refill from a partial slab yields a batch of blocks, not one.
+  uint32_t unfull_at = 0;
+
+  // --- second cache line: owner fields of the slow paths ---
+  alignas(64) Var<uintptr_t> carve{0};  // next never-used block
+  Var<uintptr_t> carve_end{0};
+  Var<BasicSlab*> prev{nullptr}, next{nullptr};  // owner's heap list
+  Var<uint8_t> dirty{0};  // pages may be resident (not decommitted)
+
+  // --- third cache line, written by remote freers: their pushes do not
+  // bounce the owner's lines ---
+  alignas(64) lockfree::RemoteFreeList<Block, P> remote;
+  // Links the slab into its owner's NotifyQueue ("I received remote frees")
+  // at most once at a time; see lockfree/notify_queue.h.
+  Var<BasicSlab*> notify_next{nullptr};
+  Atomic<uint8_t> notify_queued{0};
+
+  void set_geometry(uintptr_t begin, uint32_t capacity, uint32_t size, uint32_t cls) {
+    area_begin = begin;
+    size_class = cls;
+    area_bytes = capacity * size;
+    block_size = size;
+    reciprocal = uint32_t(((uint64_t{1} << 32) + size - 1) / size);
+    unfull_at = capacity - (capacity / 4 > 0 ? capacity / 4 : 1);
+  }
+
+  // The block starting exactly at p, or null if p is not a block start.
+  Block* block_at(const void* p) const {
+    const uintptr_t off = reinterpret_cast<uintptr_t>(p) - area_begin;  // wraps below
+    if (off >= area_bytes) return nullptr;
+    const uint64_t index = (off * uint64_t{reciprocal}) >> 32;
+    if (index * block_size != off) return nullptr;
+    return reinterpret_cast<Block*>(const_cast<void*>(p));
+  }
+
+  uint32_t used_count() const { return used.load(MO::relaxed); }
+  void set_used(uint32_t n) { used.store(n, MO::relaxed); }
+
+  // Owner: returns a block to the free list. Returns the new number of used blocks.
+  uint32_t push_local(Block* b, uintptr_t tag) {
+    b->free_tag.store(tag);
+    b->next.store(free.load());
+    free.store(b);
+    const uint32_t n = used_count() - 1;
+    set_used(n);
+    return n;
+  }
+
+  // Any non-owner thread. Returns true if the remote list was empty.
+  bool push_remote(Block* b, uintptr_t tag) {
+    b->free_tag.store(tag);
+    return remote.push(b);
+  }
+
+  // Owner: moves every remotely freed block onto `free`. Returns how many.
+  uint32_t drain_remote() {
+    Block* chain = remote.take_all();
+    if (chain == nullptr) return 0;
+    uint32_t n = 1;
+    Block* last = chain;
+    for (Block* b = last->next.load(); b != nullptr; b = b->next.load()) {
+      last = b;
+      ++n;
+    }
+    last->next.store(free.load());
+    free.store(chain);
+    set_used(used_count() - n);
+    return n;
+  }
+
+  // Owner: becomes owner of a slab it just claimed from a bitmap (the claim
+  // was the acquire that makes the previous owner's writes visible).
+  void take_ownership(Heap* heap) {
+    state.store(kSlabOwned, MO::relaxed);
+    // An RMW (acq_rel), not a store: a remote freer that finds no owner
+    // confirms it with an RMW on `owner` too (see free_remote), so either it
+    // sees this owner and notifies it, or this owner's drain that follows
+    // sees the freer's block.
+    owner.exchange(heap, MO::acq_rel);
+    prev.store(nullptr);
+    next.store(nullptr);
+    list.store(kOnNoList);
+  }
+
+  // Owner: gives up ownership; the caller then sets the slab's bit in the
+  // free or the adoptable bitmap (a release, publishing the fields above).
+  void give_up_ownership(SlabState new_state) {
+    owner.store(nullptr, MO::relaxed);
+    state.store(new_state, MO::relaxed);
+  }
+};
+
+}  // namespace hakmem
