@@ -3,8 +3,8 @@
 // Checked for every class: the chunk list is acyclic, positions increase by
 // one, the count matches, `current` is a linked chunk, every chunk is
 // registered with its own class and magic, and every slab's state agrees
-// with the chunk's bitmaps. For slabs the calling thread owns, and for
-// the free list is walked: every block lies in its slab, starts a block,
+// with the chunk's bitmaps. For slabs the calling thread owns, the free
+// list is walked: every block lies in its slab, starts a block,
 // carries its free tag (so a write to a freed block's first 16 bytes is
 // caught), lies before the carve cursor (a block in the never-used part on
 // a free list was freed without ever being handed out: a double free that

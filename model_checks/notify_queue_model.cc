@@ -3,7 +3,7 @@
 //
 // Nodes stand for slabs: each has a remote list of freed blocks and the
 // notify_next / notify_queued members NotifyQueue links it with. Three
-// producer threads free blocks into the nodes as allocator.cc's free_remote
+// producer threads free blocks into the nodes as core/heap/remote_free.cc's free_remote
 // does: push the block onto the node's remote list and, if the push found
 // the list empty, try_claim() the node and push_claimed() it onto the
 // consumer's queue (one producer uses the one-call notify() instead). The

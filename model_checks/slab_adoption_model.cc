@@ -1,5 +1,5 @@
 // Relacy model of slab abandonment and adoption (invariants I2, I3) on the
-// shipped slab descriptor, BasicSlab<RelacyAtomics, FakeHeap> (core/slab.h),
+// shipped slab descriptor, BasicSlab<RelacyAtomics, FakeHeap> (core/meta/slab.h),
 // with a lockfree::SlabBitmap standing for its chunk's adoptable bitmap.
 //
 // The slab starts owned by thread A with every block live. Concurrently:
@@ -7,14 +7,14 @@
 //    (abandon_or_release): drains the slab's remote list and, blocks still
 //    being live, abandons the slab: give_up_ownership(kSlabAbandoned), then
 //    releases its adoptable bit;
-//  - thread B frees two blocks as allocator.cc's free_remote does: a free
+//  - thread B frees two blocks as core/heap/remote_free.cc's free_remote does: a free
 //    into a slab B owns is local; otherwise B reads the slab's state and, if
 //    it is abandoned, tries to adopt it (claim the adoptable bit,
-//    take_ownership, drain_remote -- slab_source.cc's try_adopt_slab) and
+//    take_ownership, drain_remote -- SlabSource::try_adopt) and
 //    frees locally on success; else it pushes the block onto the slab's
 //    remote list;
-//  - thread C tries (up to 5 times) to adopt the slab as acquire_slab does
-//    (try_adopt_slab); once it owns it, it frees a block locally and exits,
+//  - thread C tries (up to 5 times) to adopt the slab as SlabSource::acquire does
+//    (SlabSource::try_adopt); once it owns it, it frees a block locally and exits,
 //    abandoning the slab again (so B may adopt it after C).
 //
 // Checked:
@@ -132,7 +132,7 @@ struct AdoptionModel : rl::test_suite<AdoptionModel<P, BitmapOrders>, kThreads> 
     slab.list.store(kOnNoList);
   }
 
-  // slab_source.cc try_adopt_slab: claim, own, drain.
+  // SlabSource::try_adopt (core/heap/slab_source.cc): claim, own, drain.
   bool try_adopt(unsigned t) {
     if (!adoptable.claim(kSlabIndex)) return false;
     slab.take_ownership(&heaps[t]);
@@ -141,8 +141,8 @@ struct AdoptionModel : rl::test_suite<AdoptionModel<P, BitmapOrders>, kThreads> 
     return true;
   }
 
-  // allocator.cc thread_exit: off the heap's list, then abandon_or_release
-  // -> abandon_slab.
+  // thread_exit (core/alloc/process.cc): off the heap's list, then abandon_or_release
+  // -> SlabSource::abandon.
   void exit_owner(unsigned t) {
     RL_ASSERT(owns(t));
     list_remove();
@@ -154,7 +154,7 @@ struct AdoptionModel : rl::test_suite<AdoptionModel<P, BitmapOrders>, kThreads> 
     RL_ASSERT(was_clear);
   }
 
-  // allocator.cc small_free / free_remote.
+  // small_free (core/alloc/fast_path.h) / free_remote (core/heap/remote_free.cc).
   void free_block(unsigned t, unsigned id) {
     Block* b = &blocks[id];
     freed[id] = true;
@@ -186,7 +186,7 @@ struct AdoptionModel : rl::test_suite<AdoptionModel<P, BitmapOrders>, kThreads> 
       default:
         for (unsigned attempt = 0; attempt < kCAdoptAttempts; ++attempt) {
           if (try_adopt(t)) {
-            list_push(kOnFullList);  // acquire_slab: no free block yet
+            list_push(kOnFullList);  // SlabSource::acquire: no free block yet
             free_block(t, kFreedByC);
             exit_owner(t);
             break;

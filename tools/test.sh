@@ -2,6 +2,8 @@
 # Runs hakmem's whole test suite:
 #   1. tools/install_deps.sh (Debian packages; a no-op when all are present);
 #   2. bazel test //...                      every test, incl. Relacy models;
+#   2b. bazel test --config=debug //tests/... every test under //tests/...
+#                                            with HAKMEM_ASSERT compiled in;
 #   3. bazel test --config=tsan  (stress)    every test tagged "stress" under
 #                                            //tests/..., built with TSan,
 #                                            except those tagged "no_tsan" or
@@ -124,6 +126,7 @@ run_step() {
 EXTRA_ARGS=("$@")
 
 run_step "all tests (default config)" //...
+run_step "tests with debug assertions" --config=debug //tests/...
 TSAN_FILTER="stress,-no_tsan,-no_sanitizer"
 run_step "stress tests under ThreadSanitizer" --config=tsan \
   --build_tag_filters="$TSAN_FILTER" --test_tag_filters="$TSAN_FILTER" //tests/...

@@ -1,6 +1,9 @@
-// The process-wide state, defined and initialised here and nowhere else:
+// The process-wide state of the allocator, defined and initialised here:
 // the configuration, the free-tag key, the chunk registry, the slab source
-// (every class's chunks), the heap pool and the large allocator. The parts
+// (every class's chunks), the heap pool and the large allocator. (Three
+// small pieces live with their modules: the error policy in
+// core/meta/errors.cc, the shared empty slab in core/heap/heap_pool.cc and
+// the previous signal handlers in crash_report.cc.) The parts
 // below this layer never reach for it: initialize() hands each part what it
 // needs (the registry, its policy), and the paths of this layer pass the
 // part they use.

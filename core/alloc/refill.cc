@@ -26,6 +26,8 @@ void carve_some(Slab* s, FreeBlock*& list) noexcept {
   const size_t bs = s->block_size;
   size_t n = bs >= kPageSize ? 1 : kPageSize / bs;
   if (n > (end - at) / bs) n = (end - at) / bs;
+  HAKMEM_ASSERT(at + n * bs <= end && end <= s->area_begin + s->area_bytes,
+                "carving stays inside the slab's area");
   FreeBlock* head = reinterpret_cast<FreeBlock*>(at);
   FreeBlock* b = head;
   // Carved blocks carry their free tag like every other free block, so a
@@ -46,6 +48,9 @@ void carve_some(Slab* s, FreeBlock*& list) noexcept {
 
 // Makes `s` (owned, on no list) the class's current slab.
 void make_current(ThreadHeap* heap, unsigned cls, Slab* s) noexcept {
+  HAKMEM_ASSERT(s->owner.load(MemoryOrder::relaxed) == heap && s->list.load() == kOnNoList,
+                "the current slab is owned by its heap and on no heap list");
+  HAKMEM_ASSERT(s->size_class == cls, "the current slab is of its class");
   HotClass& hot = heap->hot[cls];
   hot.current = s;
   hot.free = nullptr;
@@ -58,6 +63,7 @@ Slab* retire_current(ThreadHeap* heap, unsigned cls) noexcept {
   HotClass& hot = heap->hot[cls];
   Slab* s = hot.current;
   if (s == empty_slab()) return nullptr;
+  HAKMEM_ASSERT(s->owner.load(MemoryOrder::relaxed) == heap, "the current slab is owned by its heap");
   s->set_used(s->used_count() + uint32_t(hot.taken.load(MemoryOrder::relaxed)));
   if (FreeBlock* list = hot.free) {
     FreeBlock* last = list;
@@ -76,6 +82,7 @@ namespace {
 // Moves a listed slab that has free blocks again to the partial list, or
 // releases it if all its blocks are free.
 void unfull(ThreadHeap* heap, Slab* s) noexcept {
+  HAKMEM_ASSERT(heap->hot[s->size_class].current != s, "the current slab is on no heap list");
   ClassSlabs& cc = heap->slabs[s->size_class];
   slab_list_remove(cc, s);
   if (s->used_count() == 0) {

@@ -36,9 +36,12 @@ void free_remote(SlabSource& source, ThreadHeap* heap, const Pointer& ptr, uintp
   }
   if (s->push_remote(b, tag) && lockfree::NotifyQueue<Slab>::try_claim(s)) {
     // The list was empty and the slab is not queued yet: tell its owner.
-    // A stale owner is harmless (heaps are never unmapped, and an owner
-    // ignores notices for slabs it no longer owns); an abandoned slab needs
-    // no notice, its adopter drains it.
+    // A stale owner is safe (heaps are never unmapped, and an owner ignores
+    // notices for slabs it no longer owns) but delays the blocks: the slab
+    // stays queued on the stale heap until that heap drains, and the real
+    // owner finds them when it uses the slab or in its backstop scan
+    // (refill.cc, next_slab). An abandoned slab needs no notice, its adopter
+    // drains it.
     ThreadHeap* owner = s->owner.load(MemoryOrder::relaxed);
     if (owner == nullptr) {
       // Confirm with an RMW, ordered against an adopter's exchange in

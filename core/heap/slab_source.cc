@@ -22,6 +22,9 @@ void SlabSource::prepare_fresh(Slab* s) noexcept {
 
 Slab* SlabSource::own(ThreadHeap* heap, Chunk* c, unsigned i) noexcept {
   Slab* s = &c->slabs[i];
+  HAKMEM_ASSERT(s->owner.load(MemoryOrder::relaxed) == nullptr &&
+                    s->state.load(MemoryOrder::relaxed) != kSlabOwned,
+                "I2: a slab claimed from a bitmap has no owner");
   s->take_ownership(heap);
   heads_[c->size_class].slabs_owned.fetch_add(1, MemoryOrder::relaxed);
   return s;
@@ -146,6 +149,8 @@ void SlabSource::release(Slab* s) noexcept {
   Chunk* c = chunk_of_slab(s);
   const unsigned i = index_of_slab(c, s);
   ClassHead& head = heads_[c->size_class];
+  HAKMEM_ASSERT(s->used_count() == 0, "I5: a released slab has no live blocks");
+  HAKMEM_ASSERT(s->list.load() == kOnNoList, "a released slab is on no heap list");
   s->give_up_ownership(kSlabFree);
   s->free.store(nullptr);
   s->set_used(0);
@@ -175,6 +180,9 @@ void SlabSource::release(Slab* s) noexcept {
 void SlabSource::abandon(Slab* s) noexcept {
   Chunk* c = chunk_of_slab(s);
   ClassHead& head = heads_[c->size_class];
+  HAKMEM_ASSERT(s->used_count() != 0 && s->used_count() <= slab_capacity(s),
+                "an abandoned slab has live blocks, at most its capacity");
+  HAKMEM_ASSERT(s->list.load() == kOnNoList, "an abandoned slab is on no heap list");
   s->give_up_ownership(kSlabAbandoned);
   head.slabs_owned.fetch_sub(1, MemoryOrder::relaxed);
   head.adoptable_slabs.fetch_add(1, MemoryOrder::relaxed);

@@ -2,7 +2,8 @@
 //
 // For each class a heap has a `current` slab it allocates from (HotClass),
 // a `partial` list of other owned slabs with free blocks and a `full` list of
-// owned slabs with none. All of it is touched by the owning thread only, so the
+// owned slabs that had none left (a full slab goes back to the partial list
+// once a quarter of its blocks are free again, see Slab::unfull_at). All of it is touched by the owning thread only, so the
 // owner's malloc and free use no atomic read-modify-write.
 //
 // Heaps live in HeapPool pages (mmap'd, never unmapped) and are reused after
@@ -16,6 +17,7 @@
 #include "core/meta/size_classes.h"
 #include "lockfree/default_atomics.h"
 #include "lockfree/notify_queue.h"
+#include "platform/assert.h"
 
 namespace hakmem {
 
@@ -83,6 +85,7 @@ inline Slab*& slab_list_head(ClassSlabs& cc, uint8_t which) {
 }
 
 inline void slab_list_push(ClassSlabs& cc, Slab* s, SlabList which) {
+  HAKMEM_ASSERT(s->list.load() == kOnNoList, "a slab is on at most one heap list");
   Slab*& head = slab_list_head(cc, which);
   s->prev.store(nullptr);
   s->next.store(head);

@@ -175,6 +175,7 @@ void* LargeAllocator::alloc(size_t size, size_t align, bool zero) noexcept {
 }
 
 void LargeAllocator::free(LargeHeader* h) noexcept {
+  HAKMEM_ASSERT(h->magic == (kLargeMagic ^ reinterpret_cast<uintptr_t>(h)), "a freed large block is live");
   live_bytes_.fetch_sub(h->mapping_size, MemoryOrder::relaxed);
   live_count_.fetch_sub(1, MemoryOrder::relaxed);
   h->magic = kLargeFreedMagic;

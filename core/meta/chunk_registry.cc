@@ -1,5 +1,6 @@
 #include "core/meta/chunk_registry.h"
 
+#include "platform/assert.h"
 #include "platform/os.h"
 
 namespace hakmem {
@@ -24,6 +25,7 @@ bool ChunkRegistry::init() noexcept {
 
 void ChunkRegistry::set(const void* p, size_t granules, GranuleKind kind) noexcept {
   Entry* t = table_.load(MemoryOrder::acquire);
+  HAKMEM_ASSERT(t != nullptr, "the registry is mapped before granules are marked");
   const uintptr_t first = reinterpret_cast<uintptr_t>(p) >> kChunkShift;
   for (size_t i = 0; i < granules; ++i) t[first + i].store(uint8_t(kind), MemoryOrder::release);
 }

@@ -19,7 +19,7 @@ namespace hakmem {
 
 enum GranuleKind : uint8_t {
   kGranuleForeign = 0,      // not hakmem's
-  kGranuleChunk = 1,        // a small-object chunk; header at the granule start
+  kGranuleChunk = 1,        // a small-object chunk; header near its start (chunk_of)
   kGranuleLarge = 2,        // first granule of a large mapping; header at its start
   kGranuleLargeBelow = 3,   // an over-aligned large block; header one granule below
   kGranuleLargeInterior = 4 // inside a large mapping; no block starts here

@@ -60,10 +60,12 @@ struct alignas(64) BasicSlab {
   using MO = lockfree::MemoryOrder;
 
   // --- first cache line: everything the owner's malloc and free touch ---
-  // The owning heap, or null. Written by the owner (relaxed: it is only
-  // compared against the reader's own heap, and a thread always sees its own
-  // latest write, so a stale value can never make a non-owner think it owns
-  // the slab); read by every free to choose the local or the remote path.
+  // The owning heap, or null. Set by the new owner's exchange in
+  // take_ownership and cleared by the owner (relaxed: free compares it only
+  // against the reader's own heap, and a thread always sees its own latest
+  // write, so a stale value can never make a non-owner think it owns the
+  // slab); read by every free to choose the local or the remote path, and
+  // confirmed by a remote freer's RMW when it reads null (remote_free.cc).
   Atomic<Heap*> owner{nullptr};
   // Blocks handed out and not yet back on `free`. Only the owner changes it
   // (plain load + store, no RMW); statistics read it relaxed.
