@@ -35,7 +35,7 @@ void hak_free_sized(void* p, size_t size) {
   if (ptr.is_small() && realloc_keeps_block(size, ptr.slab->block_size)) {
     size = 0;  // plausible: no size check, the usual checks still apply
   }
-  deallocate_slow(ptr, p, "free_sized", size, 0);
+  deallocate_slow(p, "free_sized", size, 0);
 }
 
 void* hak_calloc(size_t count, size_t size) {

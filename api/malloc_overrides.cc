@@ -217,7 +217,7 @@ HAKMEM_ALWAYS_INLINE void cpp_delete(void* p) noexcept {
 HAKMEM_ALWAYS_INLINE void cpp_delete_sized(void* p, size_t size, size_t align = 0) noexcept {
   track_free(p);
   if (align == 0) return hakmem::deallocate_sized(p, size, "operator delete");
-  hakmem::deallocate_slow(hakmem::classify(p), p, "operator delete", size == 0 ? 1 : size, align);
+  hakmem::deallocate_slow(p, "operator delete", size == 0 ? 1 : size, align);
 }
 
 constexpr NewPolicy kNew{};

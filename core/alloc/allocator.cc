@@ -66,9 +66,9 @@ void report_not_live(const Pointer& ptr, const void* p, const char* function) no
   report_heap_error(block ? HeapError::kDoubleFree : error_for_non_block(ptr), function, p);
 }
 
-void deallocate_slow(const Pointer& ptr, void* p, const char* function, size_t size,
-                     size_t alignment) noexcept {
+void deallocate_slow(void* p, const char* function, size_t size, size_t alignment) noexcept {
   if (p == nullptr) return;
+  const Pointer ptr = classify(p);
   // In a chunk (a block start or not): a size of another class is reported
   // as such, the clearer of the two errors for a sized delete.
   if (ptr.chunk != nullptr && size != 0) {
@@ -79,7 +79,7 @@ void deallocate_slow(const Pointer& ptr, void* p, const char* function, size_t s
       return report_heap_error(HeapError::kWrongSize, function, p, size);
     }
   }
-  if (ptr.is_small()) return small_free(ptr, function);
+  if (ptr.is_small()) return small_free(ptr.slab, ptr.block, function);
   if (ptr.is_large()) {
     if (ptr.large->freed()) return report_not_live(ptr, p, function);
     if (size != 0 && size > ptr.large->usable_size()) {

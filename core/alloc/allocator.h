@@ -36,13 +36,14 @@ HAKMEM_ALWAYS_INLINE Pointer classify(const void* p) noexcept { return classify(
 // free of anything but a small block by the fast path: null, large blocks,
 // errors, sized and aligned deletes. `size` (0 for none) is checked against
 // the block, and `alignment` (0 for none) is the one it was requested with.
-void deallocate_slow(const Pointer& ptr, void* p, const char* function, size_t size,
-                     size_t alignment) noexcept;
+// It classifies p itself, so that the fast paths keep their classification
+// in registers.
+void deallocate_slow(void* p, const char* function, size_t size, size_t alignment) noexcept;
 
 HAKMEM_ALWAYS_INLINE void deallocate(void* p, const char* function) noexcept {
   const Pointer ptr = classify(p);
-  if (HAKMEM_LIKELY(ptr.is_small())) return small_free(ptr, function);
-  deallocate_slow(ptr, p, function, 0, 0);
+  if (HAKMEM_LIKELY(ptr.is_small())) return small_free(ptr.slab, ptr.block, function);
+  deallocate_slow(p, function, 0, 0);
 }
 
 // C++ sized delete: the size must be of the block's size class.
@@ -51,9 +52,9 @@ HAKMEM_ALWAYS_INLINE void deallocate_sized(void* p, size_t size, const char* fun
   const Pointer ptr = classify(p);
   if (HAKMEM_LIKELY(ptr.is_small() && size <= kMaxSmallSize &&
                     class_to_size(size_to_class(size)) == ptr.slab->block_size)) {
-    return small_free(ptr, function);
+    return small_free(ptr.slab, ptr.block, function);
   }
-  deallocate_slow(ptr, p, function, size, 0);
+  deallocate_slow(p, function, size, 0);
 }
 
 // The pointer is not a live block: reports it as a double free, a pointer

@@ -33,10 +33,8 @@ HAKMEM_ALWAYS_INLINE void* small_alloc(ThreadHeap* heap, unsigned cls) noexcept 
   return refill_and_alloc(heap, cls);
 }
 
-// `ptr` is a small block (PointerKind::kSmall).
-HAKMEM_ALWAYS_INLINE void small_free(const Pointer& ptr, const char* function) noexcept {
-  FreeBlock* b = ptr.block;
-  Slab* s = ptr.slab;
+// Block `b` of slab `s`: a small block (PointerKind::kSmall).
+HAKMEM_ALWAYS_INLINE void small_free(Slab* s, FreeBlock* b, const char* function) noexcept {
   const uintptr_t tag = g_process.tags.tag_for(b);
   if (HAKMEM_UNLIKELY(b->free_tag.load() == tag)) {
     return report_heap_error(HeapError::kDoubleFree, function, b);
@@ -50,7 +48,7 @@ HAKMEM_ALWAYS_INLINE void small_free(const Pointer& ptr, const char* function) n
     if (HAKMEM_UNLIKELY((used == 0) | unfull)) local_free_slow(heap, s);
     return;
   }
-  free_remote(g_process.slabs, heap, ptr, tag, function);
+  free_remote(g_process.slabs, heap, s, b, tag, function);
 }
 
 }  // namespace hakmem

@@ -9,12 +9,10 @@ namespace hakmem {
 
 using lockfree::MemoryOrder;
 
-void free_remote(SlabSource& source, ThreadHeap* heap, const Pointer& ptr, uintptr_t tag,
+void free_remote(SlabSource& source, ThreadHeap* heap, Slab* s, FreeBlock* b, uintptr_t tag,
                  const char* function) noexcept {
-  HAKMEM_ASSERT(ptr.is_small(), "free_remote gets a small block");
-  Chunk* c = ptr.chunk;
-  Slab* s = ptr.slab;
-  FreeBlock* b = ptr.block;
+  HAKMEM_ASSERT(s->is_block_start(b), "free_remote gets a block start of its slab");
+  Chunk* c = chunk_of_slab(s);
   const uint8_t state = s->state.load(MemoryOrder::relaxed);
   if (HAKMEM_UNLIKELY(state == kSlabFree)) {
     return report_heap_error(HeapError::kFreeOfUnusedSlab, function, b);

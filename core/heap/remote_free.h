@@ -5,16 +5,16 @@
 
 #include "core/heap/slab_source.h"
 #include "core/heap/thread_heap.h"
-#include "core/meta/pointer.h"
 
 namespace hakmem {
 
-// Frees the small block `ptr` (classified, not free) whose slab `heap` (the
-// calling thread's heap, or null) does not own: pushes it on the slab's
-// remote list and tells the owner, or adopts the slab if its owner exited.
-// `tag` is the block's free tag; `function` names the caller's entry point
-// in error reports.
-void free_remote(SlabSource& source, ThreadHeap* heap, const Pointer& ptr, uintptr_t tag,
+// Frees block `b` of slab `s` (a small block, classified and not free) that
+// `heap` (the calling thread's heap, or null) does not own: pushes it on the
+// slab's remote list and tells the owner, or adopts the slab if its owner
+// exited. `tag` is the block's free tag; `function` names the caller's entry
+// point in error reports. Slab and block come by value, so that the fast
+// path that calls this keeps them in registers.
+void free_remote(SlabSource& source, ThreadHeap* heap, Slab* s, FreeBlock* b, uintptr_t tag,
                  const char* function) noexcept;
 
 }  // namespace hakmem

@@ -60,8 +60,10 @@ HAKMEM_ALWAYS_INLINE Pointer classify(const ChunkRegistry& registry, const void*
   if (HAKMEM_LIKELY(granule == kGranuleChunk)) {
     Chunk* c = chunk_of(p);
     Slab* s = &c->slabs[slab_index_of(p)];
-    FreeBlock* b = s->block_at(p);
-    return {b != nullptr ? PointerKind::kSmall : PointerKind::kInterior, c, s, b};
+    if (HAKMEM_LIKELY(s->is_block_start(p))) {
+      return {PointerKind::kSmall, c, s, static_cast<FreeBlock*>(const_cast<void*>(p))};
+    }
+    return {PointerKind::kInterior, c, s};
   }
   return detail::classify_outside_chunks(granule, p);
 }

@@ -110,13 +110,12 @@ struct alignas(64) BasicSlab {
     unfull_at = capacity - (capacity / 4 > 0 ? capacity / 4 : 1);
   }
 
-  // The block starting exactly at p, or null if p is not a block start.
-  Block* block_at(const void* p) const {
+  // Whether a block of this slab starts exactly at p.
+  bool is_block_start(const void* p) const {
     const uintptr_t off = reinterpret_cast<uintptr_t>(p) - area_begin;  // wraps below
-    if (off >= area_bytes) return nullptr;
+    if (off >= area_bytes) return false;
     const uint64_t index = (off * uint64_t{reciprocal}) >> 32;
-    if (index * block_size != off) return nullptr;
-    return reinterpret_cast<Block*>(const_cast<void*>(p));
+    return index * block_size == off;
   }
 
   uint32_t used_count() const { return used.load(MO::relaxed); }
