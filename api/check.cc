@@ -35,7 +35,7 @@ struct Checker {
         .str(" at ")
         .hex(reinterpret_cast<uintptr_t>(where))
         .ch('\n')
-        .write_to(2);
+        .write_to(os::kStderr);
   }
 
   void check_free_list(unsigned cls, Chunk* c, unsigned i, Slab* s, ThreadHeap* me) {

@@ -32,7 +32,7 @@ __attribute__((constructor)) void announce_sanitizer() {
         .str("hakmem: built with ")
         .str(built_with)
         .str(": its allocator serves malloc and new; the hak_ API is served by hakmem\n")
-        .write_to(2);
+        .write_to(hakmem::os::kStderr);
   } else if (const char* runtime = hakmem::platform::sanitizer_runtime_in_process()) {
     Line line;
     line.str("hakmem: ").str(runtime).str(" is in this process: ");
@@ -42,7 +42,7 @@ __attribute__((constructor)) void announce_sanitizer() {
       line.str("its allocator was not found, so hakmem serves malloc and the sanitizer cannot "
                "see the heap\n");
     }
-    line.write_to(2);
+    line.write_to(hakmem::os::kStderr);
   }
 }
 

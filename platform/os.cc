@@ -169,7 +169,7 @@ void assertion_failed(const char* what, const char* expr, const char* file, int 
       .str(":")
       .u64(unsigned(line))
       .str(")\n")
-      .write_to(2);
+      .write_to(os::kStderr);
   abort();
 }
 

@@ -30,6 +30,8 @@ void resident_pages(const void* p, size_t pages, unsigned char* vec) noexcept;
 // Resident bytes of [p, p + size), p page-aligned.
 size_t resident_bytes_in(const void* p, size_t size) noexcept;
 
+inline constexpr int kStderr = 2;
+
 // Writes everything to fd, retrying on EINTR; never allocates.
 void write_all(int fd, const char* s, size_t n) noexcept;
 

@@ -8,6 +8,8 @@ namespace {
 
 // Larger numbers are refused (a mistyped value, not a request).
 constexpr uint64_t kMaxValue = uint64_t{1} << 40;
+// HAKMEM_MEM_DIET is 0, 1 or 2 (MemDiet in core/heap/slab_source.h).
+constexpr uint64_t kMaxMemDiet = 2;
 // HAKMEM_PREWARM maps at most this many chunks per class.
 constexpr uint64_t kMaxPrewarmChunks = 1024;
 
@@ -64,7 +66,7 @@ Config read_config_from_environment() noexcept {
   uint64_t n = 0;
   const char* diet = getenv("HAKMEM_MEM_DIET");
   if (diet == nullptr) diet = getenv("HAKMEM_TINY_MEM_DIET");
-  if (parse_u64(diet, &n) && n <= 2) c.mem_diet = uint8_t(n);
+  if (parse_u64(diet, &n) && n <= kMaxMemDiet) c.mem_diet = uint8_t(n);
   if (parse_u64(getenv("HAKMEM_DIRTY_MB"), &n)) c.dirty_limit = size_t(n) << 20;
   if (parse_u64(getenv("HAKMEM_LARGE_CACHE_MB"), &n)) c.large_cache_limit = size_t(n) << 20;
   parse_prewarm(getenv("HAKMEM_PREWARM"), &c);

@@ -27,7 +27,7 @@ void crash_handler(int sig, siginfo_t* info, void* context) {
       .str(" started / ")
       .u64(g_process.threads_exited.load(lockfree::MemoryOrder::relaxed))
       .str(" exited\n")
-      .write_to(2);
+      .write_to(os::kStderr);
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     const ClassHead& head = g_process.slabs.head(cls);
     const uint64_t chunks = head.chunks.count();
@@ -42,7 +42,7 @@ void crash_handler(int sig, siginfo_t* info, void* context) {
         .str(" chunks, ")
         .u64(head.slabs_owned.load(lockfree::MemoryOrder::relaxed))
         .str(" slabs owned\n")
-        .write_to(2);
+        .write_to(os::kStderr);
   }
   // Defer to the previous disposition and let the signal take effect.
   for (unsigned i = 0; i < kNumSignals; ++i) {

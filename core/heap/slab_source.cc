@@ -69,7 +69,7 @@ void SlabSource::link_chunk(unsigned cls, Chunk* c) noexcept {
         .str(" B): ")
         .u64(position + 1)
         .str(position == 0 ? " chunk\n" : " chunks\n")
-        .write_to(2);
+        .write_to(os::kStderr);
   }
 }
 

@@ -86,7 +86,6 @@ class SlabSource {
 
   ClassHead& head(unsigned cls) noexcept { return heads_[cls]; }
   const ClassHead& head(unsigned cls) const noexcept { return heads_[cls]; }
-  const ChunkRegistry& registry() const noexcept { return *registry_; }
   // Address space of the chunks mapped.
   uint64_t mapped_bytes() const noexcept;
   // Free slabs whose pages are still resident.

@@ -22,6 +22,9 @@ constexpr uintptr_t kGranuleBits = kChunkMask;
 // Blocks of at least this many granules ask for transparent huge pages.
 constexpr size_t kHugePageGranules = 2;
 
+// A cached mapping serves requests of 1/kLargestFit of its size and up.
+constexpr size_t kLargestFit = 2;
+
 // A take retries this often when other threads take its best fit first.
 constexpr int kTakeAttempts = 4;
 // A free unmaps at most this many older cached mappings to make room for
@@ -86,7 +89,7 @@ LargeHeader* LargeCache::take(size_t granules) noexcept {
     for (auto& slot : slots_) {
       const uintptr_t v = slot.load(MemoryOrder::relaxed);
       const size_t g = v & kGranuleBits;
-      if (v == 0 || g < granules || g > 2 * granules) continue;
+      if (v == 0 || g < granules || g > kLargestFit * granules) continue;
       if (best == nullptr || g < (best_v & kGranuleBits)) {
         best = &slot;
         best_v = v;

@@ -38,7 +38,7 @@ void report_heap_error(HeapError e, const char* function, const void* ptr, size_
   if (e == HeapError::kWrongSize) line.str(" (size ").u64(size).str(")");
   const bool keep_going = g_on_error == OnError::kContinue;
   line.str(keep_going ? "; ignored\n" : "; aborting\n");
-  line.write_to(2);
+  line.write_to(os::kStderr);
   if (!keep_going) abort();
 }
 

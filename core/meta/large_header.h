@@ -24,7 +24,6 @@ struct LargeHeader {
   size_t requested;       // bytes asked for
 
   bool freed() const { return magic == kLargeFreedMagic; }
-  void* block() const { return reinterpret_cast<char*>(const_cast<LargeHeader*>(this)) + user_offset; }
   size_t usable_size() const { return mapping_size - user_offset; }
 };
 

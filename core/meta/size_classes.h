@@ -60,9 +60,9 @@ static_assert(detail::kClassSizes[kNumClasses - 1] == kMaxSmallSize);
 // Requires size <= kMaxSmallSize. O(1): one shift and one table load.
 inline unsigned size_to_class(size_t size) {
   if (size <= detail::kFineLimit) {
-    return detail::kFineLookup[(size + 15) >> detail::kFineShift];
+    return detail::kFineLookup[(size + (size_t{1} << detail::kFineShift) - 1) >> detail::kFineShift];
   }
-  return detail::kCoarseLookup[(size + 127) >> detail::kCoarseShift];
+  return detail::kCoarseLookup[(size + (size_t{1} << detail::kCoarseShift) - 1) >> detail::kCoarseShift];
 }
 
 inline constexpr size_t class_to_size(unsigned cls) { return detail::kClassSizes[cls]; }

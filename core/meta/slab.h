@@ -15,6 +15,7 @@
 // protocol can be model-checked with Relacy (model_checks/).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "lockfree/default_atomics.h"
@@ -50,8 +51,17 @@ enum SlabState : uint8_t {
 // Which of its owner's lists a slab is on (see thread_heap.h).
 enum SlabList : uint8_t { kOnNoList = 0, kOnPartialList = 1, kOnFullList = 2 };
 
+// A full slab goes back to its owner's partial list once 1/kUnfullFraction
+// of its blocks are free.
+inline constexpr uint32_t kUnfullFraction = 4;
+
+// The descriptor's parts that different threads write sit on separate cache
+// lines (platform/machine.h's kCacheLine; slab.h includes only //lockfree so
+// that the model checks can instantiate it).
+inline constexpr size_t kSlabLineSize = 64;
+
 template <class P, class Heap>
-struct alignas(64) BasicSlab {
+struct alignas(kSlabLineSize) BasicSlab {
   using Block = BasicFreeBlock<P>;
   template <class T>
   using Var = typename P::template Var<T>;
@@ -88,14 +98,14 @@ struct alignas(64) BasicSlab {
   uint32_t unfull_at = 0;
 
   // --- second cache line: owner fields of the slow paths ---
-  alignas(64) Var<uintptr_t> carve{0};  // next never-used block
+  alignas(kSlabLineSize) Var<uintptr_t> carve{0};  // next never-used block
   Var<uintptr_t> carve_end{0};
   Var<BasicSlab*> prev{nullptr}, next{nullptr};  // owner's heap list
   Var<uint8_t> dirty{0};  // pages may be resident (not decommitted)
 
   // --- third cache line, written by remote freers: their pushes do not
   // bounce the owner's lines ---
-  alignas(64) lockfree::RemoteFreeList<Block, P> remote;
+  alignas(kSlabLineSize) lockfree::RemoteFreeList<Block, P> remote;
   // Links the slab into its owner's NotifyQueue ("I received remote frees")
   // at most once at a time; see lockfree/notify_queue.h.
   Var<BasicSlab*> notify_next{nullptr};
@@ -107,7 +117,8 @@ struct alignas(64) BasicSlab {
     area_bytes = capacity * size;
     block_size = size;
     reciprocal = uint32_t(((uint64_t{1} << 32) + size - 1) / size);
-    unfull_at = capacity - (capacity / 4 > 0 ? capacity / 4 : 1);
+    const uint32_t quarter = capacity / kUnfullFraction;
+    unfull_at = capacity - (quarter > 0 ? quarter : 1);
   }
 
   // Whether a block of this slab starts exactly at p.
