@@ -51,7 +51,11 @@ class ChunkRegistry {
   // reads those alone (mincore), not the whole 64 MiB. A racy snapshot.
   template <class F>
   void for_each_marked(F&& f) const noexcept {
-    const Entry* t = table_.load(lockfree::MemoryOrder::acquire);
+    // Relaxed (here and in table_resident_bytes): these walks for
+    // statistics only read entries, which are atomics in a mapping the
+    // kernel zero-fills, and act on nothing they read but residency; an
+    // entry read with relaxed order may be stale, as any snapshot may.
+    const Entry* t = table_.load(lockfree::MemoryOrder::relaxed);
     if (t == nullptr) return;
     constexpr uint64_t kPerPage = kPageSize / sizeof(Entry);
     constexpr uint64_t kBatch = 512;  // table pages per mincore call
@@ -71,7 +75,7 @@ class ChunkRegistry {
 
   // Resident bytes of the table itself.
   size_t table_resident_bytes() const noexcept {
-    const Entry* t = table_.load(lockfree::MemoryOrder::acquire);
+    const Entry* t = table_.load(lockfree::MemoryOrder::relaxed);
     return t == nullptr ? 0 : os::resident_bytes_in(t, kEntries * sizeof(Entry));
   }
 
