@@ -106,6 +106,7 @@ inline void* tracked_realloc(void* p, size_t size) {
 }  // namespace
 #define HAKMEM_CALLOC tracked_calloc
 #define HAKMEM_REALLOC tracked_realloc
+#define HAKMEM_VALGRIND_HOOKS 1
 #else
 namespace {
 inline void* track_alloc(void* p, bool = false) { return p; }
@@ -113,6 +114,7 @@ inline void track_free(void*) {}
 }  // namespace
 #define HAKMEM_CALLOC hak_calloc
 #define HAKMEM_REALLOC hak_realloc
+#define HAKMEM_VALGRIND_HOOKS 0
 #endif
 
 HAKMEM_EXPORT void* malloc(size_t size) { return track_alloc(hakmem::allocate(size)); }
@@ -182,28 +184,60 @@ struct NewPolicy {
   constexpr NewPolicy AlignAs(std::align_val_t a) const { return {nothrow, static_cast<size_t>(a)}; }
 };
 
-// Every operator new: allocate, and on failure call the new handler and
-// retry, or fail as the policy says (std::bad_alloc, or null).
-HAKMEM_ALWAYS_INLINE void* cpp_new(size_t size, NewPolicy policy) noexcept(false) {
+constexpr NewPolicy kNew{};
+constexpr NewPolicy kNothrow = kNew.Nothrow();
+
+inline void* cpp_try_alloc(size_t size, NewPolicy policy) noexcept {
+  return policy.align > hakmem::kMinAlign ? hak_aligned_alloc(policy.align, size)
+                                          : hakmem::allocate(size);
+}
+
+// Everything but the fast path of operator new: the allocation itself, then
+// on failure the new handler and a retry until it gives up, then failure as
+// the policy says (std::bad_alloc, or null).
+template <bool Nothrow>
+__attribute__((noinline)) void* cpp_new_slow(size_t size, NewPolicy policy) noexcept(Nothrow) {
   for (;;) {
-    void* p = policy.align > hakmem::kMinAlign ? hak_aligned_alloc(policy.align, size)
-                                               : hakmem::allocate(size);
-    if (HAKMEM_LIKELY(p != nullptr)) return track_alloc(p);
+    if (void* p = cpp_try_alloc(size, policy)) return track_alloc(p);
     std::new_handler handler = std::get_new_handler();
     if (handler == nullptr) {
-      if (policy.nothrow) return nullptr;
-      throw std::bad_alloc();
+      if constexpr (Nothrow) {
+        return nullptr;
+      } else {
+        throw std::bad_alloc();
+      }
     }
-    if (!policy.nothrow) {
+    if constexpr (Nothrow) {
+      try {
+        handler();
+      } catch (...) {
+        return nullptr;
+      }
+    } else {
       handler();
-      continue;
-    }
-    try {
-      handler();
-    } catch (...) {
-      return nullptr;
     }
   }
+}
+
+template <NewPolicy Policy>
+void* cpp_new_miss(size_t size) noexcept(Policy.nothrow) {
+  return cpp_new_slow<Policy.nothrow>(size, Policy);
+}
+
+// Every operator new. The unaligned forms take malloc's fast path and leave
+// everything else, whole, to cpp_new_slow (a tail call).
+template <NewPolicy Policy>
+HAKMEM_ALWAYS_INLINE void* cpp_new(size_t size) noexcept(Policy.nothrow) {
+  if constexpr (HAKMEM_VALGRIND_HOOKS) {
+    return cpp_new_slow<Policy.nothrow>(size, Policy);
+  } else {
+    return hakmem::allocate_or<cpp_new_miss<Policy>>(size);
+  }
+}
+
+template <NewPolicy Policy>
+HAKMEM_ALWAYS_INLINE void* cpp_new(size_t size, std::align_val_t a) noexcept(Policy.nothrow) {
+  return cpp_new_slow<Policy.nothrow>(size, Policy.AlignAs(a));
 }
 
 // The unsized operator delete forms.
@@ -220,8 +254,6 @@ HAKMEM_ALWAYS_INLINE void cpp_delete_sized(void* p, size_t size, size_t align = 
   hakmem::deallocate_slow(p, "operator delete", size == 0 ? 1 : size, align);
 }
 
-constexpr NewPolicy kNew{};
-
 }  // namespace
 
 #define HAKMEM_CXX __attribute__((visibility("default")))
@@ -229,17 +261,17 @@ constexpr NewPolicy kNew{};
 using std::align_val_t;
 using std::nothrow_t;
 
-HAKMEM_CXX void* operator new(size_t n) { return cpp_new(n, kNew); }
-HAKMEM_CXX void* operator new[](size_t n) { return cpp_new(n, kNew); }
-HAKMEM_CXX void* operator new(size_t n, const nothrow_t&) noexcept { return cpp_new(n, kNew.Nothrow()); }
-HAKMEM_CXX void* operator new[](size_t n, const nothrow_t&) noexcept { return cpp_new(n, kNew.Nothrow()); }
-HAKMEM_CXX void* operator new(size_t n, align_val_t a) { return cpp_new(n, kNew.AlignAs(a)); }
-HAKMEM_CXX void* operator new[](size_t n, align_val_t a) { return cpp_new(n, kNew.AlignAs(a)); }
+HAKMEM_CXX void* operator new(size_t n) { return cpp_new<kNew>(n); }
+HAKMEM_CXX void* operator new[](size_t n) { return cpp_new<kNew>(n); }
+HAKMEM_CXX void* operator new(size_t n, const nothrow_t&) noexcept { return cpp_new<kNothrow>(n); }
+HAKMEM_CXX void* operator new[](size_t n, const nothrow_t&) noexcept { return cpp_new<kNothrow>(n); }
+HAKMEM_CXX void* operator new(size_t n, align_val_t a) { return cpp_new<kNew>(n, a); }
+HAKMEM_CXX void* operator new[](size_t n, align_val_t a) { return cpp_new<kNew>(n, a); }
 HAKMEM_CXX void* operator new(size_t n, align_val_t a, const nothrow_t&) noexcept {
-  return cpp_new(n, kNew.Nothrow().AlignAs(a));
+  return cpp_new<kNothrow>(n, a);
 }
 HAKMEM_CXX void* operator new[](size_t n, align_val_t a, const nothrow_t&) noexcept {
-  return cpp_new(n, kNew.Nothrow().AlignAs(a));
+  return cpp_new<kNothrow>(n, a);
 }
 
 HAKMEM_CXX void operator delete(void* p) noexcept { cpp_delete(p); }

@@ -14,7 +14,10 @@
 #   5. tests/api/sanitizer_preload_test.sh   programs built with gcc and
 #                                            clang sanitizers, run with the
 #                                            release libhakmem.so preloaded;
-#   6. tools/fuzz.sh                         a bounded libFuzzer run of the
+#   6. tests/api/fast_path_golden_test.sh   the release fast path's counts
+#                                            per call against
+#                                            tests/api/fast_path.golden;
+#   7. tools/fuzz.sh                         a bounded libFuzzer run of the
 #                                            hak_ API (FUZZ_SECONDS, default
 #                                            25 s; clang, outside Bazel).
 # tests/api:sanitizer_build_test (malloc = "//:hakmem") runs in steps 2, 3
@@ -137,6 +140,11 @@ preload_into_sanitized_programs() {
     bash tests/api/sanitizer_preload_test.sh bazel-out/k8-opt/bin/libhakmem.so
 }
 run_command_step "libhakmem.so preloaded into sanitized programs" preload_into_sanitized_programs
+fast_path_golden() {
+  bazel build --config=release //:libhakmem.so "${EXTRA_ARGS[@]}" &&
+    bash tests/api/fast_path_golden_test.sh bazel-out/k8-opt/bin/libhakmem.so
+}
+run_command_step "fast-path golden counts" fast_path_golden
 run_command_step "fuzzing (bounded)" env FUZZ_SECONDS="${FUZZ_SECONDS:-25}" bash tools/fuzz.sh
 
 echo

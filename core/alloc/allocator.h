@@ -24,6 +24,20 @@ HAKMEM_ALWAYS_INLINE void* allocate(size_t size) noexcept {
   return allocate_slow(size, false);
 }
 
+// malloc's fast path with another way out: a request the heap's list cannot
+// serve at once (refill, large, first allocation) goes to miss(size), whole,
+// as a tail call, so that an entry point with its own failure handling
+// (operator new) has no more on its hot path than malloc has.
+template <auto Miss>
+HAKMEM_ALWAYS_INLINE void* allocate_or(size_t size) noexcept(noexcept(Miss(size))) {
+  ThreadHeap* heap = t_heap;
+  if (HAKMEM_LIKELY(heap != nullptr && size <= kMaxSmallSize)) {
+    HotClass& hot = heap->hot[size_to_class(size)];
+    if (HAKMEM_LIKELY(hot.free != nullptr)) return pop_hot(hot);
+  }
+  return Miss(size);
+}
+
 // A block aligned to `alignment`, a power of two above kMinAlign.
 void* allocate_aligned(size_t alignment, size_t size) noexcept;
 

@@ -21,15 +21,18 @@ namespace hakmem {
 void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept;
 void local_free_slow(ThreadHeap* heap, Slab* s) noexcept;
 
+// Takes the first block of a non-empty heap list.
+HAKMEM_ALWAYS_INLINE void* pop_hot(HotClass& hot) noexcept {
+  FreeBlock* b = hot.free;
+  hot.free = b->next.load();
+  b->free_tag.store(0);  // live blocks never carry their free tag
+  bump(hot.taken);
+  return b;
+}
+
 HAKMEM_ALWAYS_INLINE void* small_alloc(ThreadHeap* heap, unsigned cls) noexcept {
   HotClass& hot = heap->hot[cls];
-  FreeBlock* b = hot.free;
-  if (HAKMEM_LIKELY(b != nullptr)) {
-    hot.free = b->next.load();
-    b->free_tag.store(0);  // live blocks never carry their free tag
-    bump(hot.taken);
-    return b;
-  }
+  if (HAKMEM_LIKELY(hot.free != nullptr)) return pop_hot(hot);
   return refill_and_alloc(heap, cls);
 }
 

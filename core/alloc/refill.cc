@@ -133,13 +133,6 @@ bool take_free_blocks(Slab* s, HotClass& hot) noexcept {
   return hot.free != nullptr;
 }
 
-inline void* pop_hot(HotClass& hot) noexcept {
-  FreeBlock* b = hot.free;
-  hot.free = b->next.load();
-  b->free_tag.store(0);
-  bump(hot.taken);
-  return b;
-}
 
 }  // namespace
 
