@@ -65,7 +65,7 @@ HAKMEM_ALWAYS_INLINE void deallocate_sized(void* p, size_t size, const char* fun
   if (size == 0) size = 1;
   const Pointer ptr = classify(p);
   if (HAKMEM_LIKELY(ptr.is_small() && size <= kMaxSmallSize &&
-                    class_to_size(size_to_class(size)) == ptr.slab->block_size)) {
+                    size_to_class(size) == ptr.slab->size_class)) {
     return small_free(ptr.slab, ptr.block, function);
   }
   deallocate_slow(p, function, size, 0);
