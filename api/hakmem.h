@@ -39,7 +39,7 @@ size_t hak_collect(void);
  * problems found (each also reported on stderr); 0 means consistent. */
 size_t hak_check(void);
 
-#define HAK_STATS_VERSION 2
+#define HAK_STATS_VERSION 3
 #define HAK_STATS_MAX_CLASSES 64
 
 struct hak_class_stats {
@@ -68,6 +68,11 @@ struct hak_stats {
                               large mappings, its metadata), from mincore: unlike
                               process_resident_bytes it leaves out the rest of the
                               process, such as a sanitizer's shadow memory */
+  /* Since version 3. */
+  uint64_t bytes_purged;         /* returned to the OS by decommit (madvise) so far:
+                                    free slab pages and cached large pages */
+  uint64_t large_cached_blocks;  /* freed large mappings in the cache */
+  uint64_t large_unmapped_bytes; /* large mappings returned to the OS (munmap) so far */
 };
 
 /* Fills *out (out->version must be set by the caller to HAK_STATS_VERSION,
@@ -77,6 +82,16 @@ int hak_get_stats(struct hak_stats* out);
 
 /* Writes the statistics table to file descriptor fd. */
 void hak_print_stats(int fd);
+
+/* Writes the statistics to fd as one JSON object on one line (README,
+ * "Statistics as JSON", lists its fields; "schema_version" is
+ * HAK_STATS_JSON_SCHEMA). Allocates nothing. */
+#define HAK_STATS_JSON_SCHEMA 1
+void hak_print_stats_json(int fd);
+
+/* hakmem's version, "MAJOR.MINOR.PATCH" (the library's soname is
+ * libhakmem.so.MAJOR). */
+const char* hak_version(void);
 
 #pragma GCC visibility pop
 

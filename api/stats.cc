@@ -1,12 +1,17 @@
-// Statistics: hak_get_stats, hak_print_stats and HAKMEM_STATS=1 at exit.
+// Statistics: hak_get_stats, hak_print_stats, hak_print_stats_json and
+// HAKMEM_STATS=1|json (to stderr or HAKMEM_STATS_FILE) at exit.
 // Counters are read relaxed while other threads run, so a snapshot is
 // approximate under load and exact once threads are quiescent.
+#include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/hakmem.h"
+#include "api/json_writer.h"
 #include "core/alloc/process.h"
 #include "platform/os.h"
+#include "platform/version.h"
 
 using namespace hakmem;
 using lockfree::MemoryOrder;
@@ -20,6 +25,8 @@ size_t stats_size_of_version(uint32_t version) {
     case 1:
       return offsetof(hak_stats, bytes_resident);
     case 2:
+      return offsetof(hak_stats, bytes_purged);
+    case 3:
       return sizeof(hak_stats);
   }
   return 0;
@@ -76,6 +83,9 @@ int fill_stats(struct hak_stats* out) {
   out->threads_started = g_process.threads_started.load(MemoryOrder::relaxed);
   out->threads_exited = g_process.threads_exited.load(MemoryOrder::relaxed);
   out->bytes_resident = hakmem_resident_bytes();
+  out->bytes_purged = g_process.slabs.purged_bytes() + g_process.large.purged_bytes();
+  out->large_cached_blocks = g_process.large.cached_count();
+  out->large_unmapped_bytes = g_process.large.unmapped_bytes();
   return 0;
 }
 
@@ -132,6 +142,8 @@ extern "C" void hak_print_stats(int fd) {
       .u64(st.large_live_bytes)
       .str(" bytes, large cached ")
       .u64(st.large_cached_bytes)
+      .str(" bytes, purged ")
+      .u64(st.bytes_purged)
       .str(" bytes, resident ")
       .u64(st.bytes_resident)
       .str(" of the process's ")
@@ -144,10 +156,109 @@ extern "C" void hak_print_stats(int fd) {
       .write_to(fd);
 }
 
-namespace {
-__attribute__((destructor)) void print_stats_at_exit() {
-  if (g_process.ready() && g_process.config.stats) {
-    hak_print_stats(2);
+extern "C" void hak_print_stats_json(int fd) {
+  hak_stats st;
+  st.version = HAK_STATS_VERSION;
+  if (hak_get_stats(&st) != 0) return;
+  const Config& cfg = g_process.config;
+  JsonWriter w(fd);
+  w.begin_object();
+  w.field("schema", "hakmem-stats");
+  w.field("schema_version", HAK_STATS_JSON_SCHEMA);
+  w.field("hakmem_version", HAKMEM_VERSION_STRING);
+  w.field("pid", uint64_t(getpid()));
+  w.key("options").begin_object();
+  w.field("mem_diet", cfg.mem_diet);
+  w.field("dirty_limit_bytes", cfg.dirty_limit);
+  w.field("large_cache_limit_bytes", cfg.large_cache_limit);
+  w.field("on_error", cfg.on_error == OnError::kContinue ? "continue" : "abort");
+  w.end_object();
+  w.key("classes").begin_array();
+  for (unsigned cls = 0; cls < st.num_classes; ++cls) {
+    const hak_class_stats& c = st.classes[cls];
+    w.begin_object();
+    w.field("class", cls);
+    w.field("block_size", c.block_size);
+    w.field("chunks", c.chunks);
+    w.field("slabs_in_use", c.slabs_in_use);
+    w.field("live_blocks", c.live_blocks);
+    w.field("remote_frees", c.remote_frees);
+    w.field("adoptions", c.adoptions);
+    w.end_object();
   }
+  w.end_array();
+  w.key("memory").begin_object();
+  w.field("mapped_bytes", st.bytes_mapped);
+  w.field("resident_bytes", st.bytes_resident);
+  w.field("process_resident_bytes", st.process_resident_bytes);
+  w.field("dirty_bytes", st.bytes_dirty_free);
+  w.field("purged_bytes", st.bytes_purged);
+  w.end_object();
+  w.key("large").begin_object();
+  w.field("live_blocks", st.large_live_blocks);
+  w.field("live_bytes", st.large_live_bytes);
+  w.field("unmapped_bytes", st.large_unmapped_bytes);
+  w.key("cache").begin_object();
+  w.field("blocks", st.large_cached_blocks);
+  w.field("bytes", st.large_cached_bytes);
+  w.field("limit_bytes", g_process.large.cache_limit());
+  w.field("slots", LargeCache::kSlots);
+  w.end_object();
+  w.end_object();
+  w.key("threads").begin_object();
+  w.field("started", st.threads_started);
+  w.field("exited", st.threads_exited);
+  w.field("live", st.threads_started - st.threads_exited);
+  w.end_object();
+  w.end_object();
+  w.raw('\n');
+  w.flush();
 }
+
+extern "C" const char* hak_version(void) { return HAKMEM_VERSION_STRING; }
+
+namespace {
+
+// HAKMEM_STATS_FILE with "%p" replaced by the process id, opened for
+// writing; -1 if it cannot be.
+int open_stats_file(const char* pattern) {
+  char path[Config::kMaxPath];
+  size_t n = 0;
+  for (const char* s = pattern; *s && n + 1 < sizeof(path); ++s) {
+    if (s[0] == '%' && s[1] == 'p') {
+      os::Line pid;
+      pid.u64(uint64_t(getpid()));
+      for (size_t i = 0; i < pid.size() && n + 1 < sizeof(path); ++i) path[n++] = pid.data()[i];
+      ++s;
+    } else {
+      path[n++] = *s;
+    }
+  }
+  path[n] = 0;
+  return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+__attribute__((destructor)) void print_stats_at_exit() {
+  if (!g_process.ready() || !g_process.config.stats) return;
+  const Config& cfg = g_process.config;
+  int fd = 2;
+  if (cfg.stats_file[0]) {
+    fd = open_stats_file(cfg.stats_file);
+    if (fd < 0) {
+      os::Line()
+          .str("hakmem: cannot open HAKMEM_STATS_FILE ")
+          .str(cfg.stats_file)
+          .str("; statistics go to stderr\n")
+          .write_to(2);
+      fd = 2;
+    }
+  }
+  if (cfg.stats_json) {
+    hak_print_stats_json(fd);
+  } else {
+    hak_print_stats(fd);
+  }
+  if (fd != 2) close(fd);
+}
+
 }  // namespace

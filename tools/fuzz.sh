@@ -47,11 +47,17 @@ if [ ${#sources[@]} -eq 0 ]; then
   exit 1
 fi
 sources+=(tests/fuzz/alloc_fuzzer.cc)
+# platform/version.h is generated from version.bzl (//platform:version_h).
+if ! bazel build --noshow_progress //platform:version_h 2>/dev/null; then
+  echo "fuzz: bazel build //platform:version_h failed" >&2
+  exit 1
+fi
+generated=bazel-out/k8-fastbuild/bin
 
 # Rebuild when any source or header is newer than the binary.
-if [ ! -x "$bin" ] || [ -n "$(find core lockfree platform api tests/fuzz tools/fuzz.sh -newer "$bin" -print -quit)" ]; then
+if [ ! -x "$bin" ] || [ -n "$(find core lockfree platform api tests/fuzz tools/fuzz.sh version.bzl -newer "$bin" -print -quit)" ]; then
   echo "fuzz: building $bin with $CXX" >&2
-  "$CXX" -std=c++20 -O1 -g -fno-omit-frame-pointer -mcx16 -I. -pthread \
+  "$CXX" -std=c++20 -O1 -g -fno-omit-frame-pointer -mcx16 -I. -I"$generated" -pthread \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -include tests/fuzz/source_location_shim.h \
     "${sources[@]}" -o "$bin.tmp"

@@ -10,6 +10,7 @@ PACKAGES=(
   libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev
   clang libclang-rt-14-dev llvm
   valgrind python3
+  pkg-config cmake make dpkg-dev
 )
 
 missing=()

@@ -19,7 +19,13 @@
 #                                            tests/api/fast_path.golden;
 #   7. tools/fuzz.sh                         a bounded libFuzzer run of the
 #                                            hak_ API (FUZZ_SECONDS, default
-#                                            25 s; clang, outside Bazel).
+#                                            25 s; clang, outside Bazel);
+#   7. tests/install/install_test.sh         tools/install.sh into a
+#                                            temporary prefix, C and C++
+#                                            programs through pkg-config and
+#                                            CMake, hakmem-run, the JSON
+#                                            statistics, uninstall, and the
+#                                            .deb of tools/make_deb.sh.
 # tests/api:sanitizer_build_test (malloc = "//:hakmem") runs in steps 2, 3
 # and 4: a program that links hakmem, built the default way, with TSan and
 # with ASan.
@@ -146,6 +152,7 @@ fast_path_golden() {
 }
 run_command_step "fast-path golden counts" fast_path_golden
 run_command_step "fuzzing (bounded)" env FUZZ_SECONDS="${FUZZ_SECONDS:-25}" bash tools/fuzz.sh
+run_command_step "install, pkg-config, CMake, .deb" bash tests/install/install_test.sh
 
 echo
 echo "=== test.sh summary"

@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform/os.h"
+#include "platform/version.h"
+
 namespace hakmem {
 namespace {
 
@@ -59,6 +62,15 @@ Config read_config_from_environment() noexcept {
   Config c;
   c.log = env_flag("HAKMEM_LOG", false);
   c.stats = env_flag("HAKMEM_STATS", false);
+  if (const char* v = getenv("HAKMEM_STATS")) c.stats_json = strcmp(v, "json") == 0;
+  if (const char* v = getenv("HAKMEM_STATS_FILE")) {
+    const size_t n = strlen(v);
+    if (n > 0 && n < Config::kMaxPath) {
+      memcpy(c.stats_file, v, n + 1);
+      if (getenv("HAKMEM_STATS") == nullptr) c.stats = true;
+    }
+  }
+  c.verbose = env_flag("HAKMEM_VERBOSE", false);
   c.crash_report = env_flag("HAKMEM_CRASH_REPORT", false);
   if (const char* v = getenv("HAKMEM_ON_ERROR")) {
     if (strcmp(v, "continue") == 0) c.on_error = OnError::kContinue;
@@ -71,6 +83,46 @@ Config read_config_from_environment() noexcept {
   if (parse_u64(getenv("HAKMEM_LARGE_CACHE_MB"), &n)) c.large_cache_limit = size_t(n) << 20;
   parse_prewarm(getenv("HAKMEM_PREWARM"), &c);
   return c;
+}
+
+namespace {
+
+os::Line option(const char* name) noexcept {
+  os::Line line;
+  line.str("hakmem: option ").str(name).ch('=');
+  return line;
+}
+
+}  // namespace
+
+void print_config(const Config& c, int fd) noexcept {
+  os::Line()
+      .str("hakmem: version " HAKMEM_VERSION_STRING " (" HAKMEM_SONAME ")")
+#if defined(HAKMEM_RELEASE) && HAKMEM_RELEASE
+      .str(", release build\n")
+#else
+      .str(", debug build\n")
+#endif
+      .write_to(fd);
+  option("HAKMEM_LOG").u64(c.log).ch('\n').write_to(fd);
+  option("HAKMEM_STATS").str(c.stats_json ? "json" : c.stats ? "1" : "0").ch('\n').write_to(fd);
+  option("HAKMEM_STATS_FILE").str(c.stats_file[0] ? c.stats_file : "(stderr)").ch('\n').write_to(fd);
+  option("HAKMEM_VERBOSE").u64(c.verbose).ch('\n').write_to(fd);
+  option("HAKMEM_ON_ERROR")
+      .str(c.on_error == OnError::kContinue ? "continue" : "abort")
+      .ch('\n')
+      .write_to(fd);
+  option("HAKMEM_CRASH_REPORT").u64(c.crash_report).ch('\n').write_to(fd);
+  option("HAKMEM_MEM_DIET").u64(c.mem_diet).ch('\n').write_to(fd);
+  option("HAKMEM_DIRTY_MB").u64(c.dirty_limit >> 20).ch('\n').write_to(fd);
+  option("HAKMEM_LARGE_CACHE_MB").u64(c.large_cache_limit >> 20).ch('\n').write_to(fd);
+  os::Line prewarm = option("HAKMEM_PREWARM");
+  if (c.prewarm_count == 0) prewarm.str("none");
+  for (unsigned i = 0; i < c.prewarm_count; ++i) {
+    if (i) prewarm.ch(',');
+    prewarm.u64(c.prewarm[i].size).ch(':').u64(c.prewarm[i].chunks);
+  }
+  prewarm.ch('\n').write_to(fd);
 }
 
 }  // namespace hakmem

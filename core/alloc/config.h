@@ -11,7 +11,9 @@ namespace hakmem {
 
 struct Config {
   bool log = false;           // HAKMEM_LOG=1: one stderr line per chunk expansion
-  bool stats = false;         // HAKMEM_STATS=1: per-class statistics at exit
+  bool stats = false;         // HAKMEM_STATS=1 (or json): statistics at exit
+  bool stats_json = false;    // HAKMEM_STATS=json: as one JSON object
+  bool verbose = false;       // HAKMEM_VERBOSE=1: the effective options at start
   bool crash_report = false;  // HAKMEM_CRASH_REPORT=1: summary on SIGSEGV/SIGBUS/SIGABRT
   OnError on_error = OnError::kAbort;  // HAKMEM_ON_ERROR=abort|continue
   // HAKMEM_MEM_DIET (alias HAKMEM_TINY_MEM_DIET): 0 never returns slab pages
@@ -29,9 +31,18 @@ struct Config {
   static constexpr unsigned kMaxPrewarm = 8;
   Prewarm prewarm[kMaxPrewarm] = {};
   unsigned prewarm_count = 0;
+  // HAKMEM_STATS_FILE=path: the statistics go to this file (created or
+  // truncated at exit; "%p" is replaced by the process id) instead of
+  // stderr. Set alone it implies HAKMEM_STATS=1. Empty: stderr.
+  static constexpr unsigned kMaxPath = 4096;
+  char stats_file[kMaxPath] = {};
 };
 
 // Parses the environment. Never allocates; unknown values keep defaults.
 Config read_config_from_environment() noexcept;
+
+// Writes the effective options to fd, one "hakmem: option NAME=VALUE" line
+// each, after a line with the version (HAKMEM_VERBOSE=1 at start).
+void print_config(const Config& c, int fd) noexcept;
 
 }  // namespace hakmem

@@ -87,6 +87,7 @@ bool initialize_slow() noexcept {
       }
     }
     if (cfg.crash_report) install_crash_handlers();
+    if (cfg.verbose) print_config(cfg, 2);
     return true;
   }
   // Only threads racing the process's very first allocation get here: the

@@ -170,6 +170,7 @@ void SlabSource::release(Slab* s) noexcept {
   if (decommit) {
     const uintptr_t begin = slab_area_begin(c, i);
     os::decommit(reinterpret_cast<void*>(begin), slab_area_end(c, i) - begin);
+    purged_bytes_.fetch_add(slab_area_end(c, i) - begin, MemoryOrder::relaxed);
     s->dirty.store(0);
   }
   head.slabs_owned.fetch_sub(1, MemoryOrder::relaxed);
@@ -225,5 +226,6 @@ bool SlabSource::prewarm(unsigned cls, unsigned chunks) noexcept {
 
 uint64_t SlabSource::mapped_bytes() const noexcept { return mapped_bytes_.load(MemoryOrder::relaxed); }
 uint64_t SlabSource::dirty_bytes() const noexcept { return dirty_bytes_.load(MemoryOrder::relaxed); }
+uint64_t SlabSource::purged_bytes() const noexcept { return purged_bytes_.load(MemoryOrder::relaxed); }
 
 }  // namespace hakmem

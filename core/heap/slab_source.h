@@ -90,6 +90,8 @@ class SlabSource {
   uint64_t mapped_bytes() const noexcept;
   // Free slabs whose pages are still resident.
   uint64_t dirty_bytes() const noexcept;
+  // Slab pages returned to the OS (decommitted) so far, in total.
+  uint64_t purged_bytes() const noexcept;
 
  private:
   void prepare_fresh(Slab* s) noexcept;
@@ -105,6 +107,7 @@ class SlabSource {
   ClassHead heads_[kNumClasses];
   Counter mapped_bytes_{0};
   Counter dirty_bytes_{0};
+  Counter purged_bytes_{0};
 };
 
 inline Chunk* chunk_of_slab(const Slab* s) { return chunk_of(s); }

@@ -76,6 +76,7 @@ void LargeAllocator::unmap(LargeHeader* h) noexcept {
   const size_t size = h->mapping_size;
   registry_->set(h, size >> kChunkShift, kGranuleForeign);
   mapped_bytes_.fetch_sub(size, MemoryOrder::relaxed);
+  unmapped_bytes_.fetch_add(size, MemoryOrder::relaxed);
   os::unmap(h, size);
 }
 
@@ -142,6 +143,12 @@ LargeHeader* LargeCache::take_any() noexcept {
 
 uint64_t LargeCache::cached_bytes() const noexcept { return bytes_.load(MemoryOrder::relaxed); }
 
+uint64_t LargeCache::cached_count() const noexcept {
+  uint64_t n = 0;
+  for (const auto& slot : slots_) n += slot.load(MemoryOrder::relaxed) != 0;
+  return n;
+}
+
 void* LargeAllocator::alloc(size_t size, size_t align, bool zero) noexcept {
   HAKMEM_ASSERT(registry_ != nullptr, "the large allocator is configured before use");
   const size_t offset = align >= kChunkSize ? kChunkSize : (align > kHeaderRoom ? align : kHeaderRoom);
@@ -187,6 +194,7 @@ void LargeAllocator::free(LargeHeader* h) noexcept {
   // beyond the first granule go back to the OS at once.
   if (h->mapping_size > kChunkSize && policy_.decommit_cached) {
     os::decommit(reinterpret_cast<char*>(h) + kChunkSize, h->mapping_size - kChunkSize);
+    purged_bytes_.fetch_add(h->mapping_size - kChunkSize, MemoryOrder::relaxed);
   }
   // The newest mapping is the likeliest to be asked for again: make room for
   // it by unmapping older ones (kEvictionsPerFree at most).
@@ -239,5 +247,9 @@ void* LargeAllocator::grow(LargeHeader* h, size_t new_size) noexcept {
 uint64_t LargeAllocator::live_bytes() const noexcept { return live_bytes_.load(MemoryOrder::relaxed); }
 uint64_t LargeAllocator::live_count() const noexcept { return live_count_.load(MemoryOrder::relaxed); }
 uint64_t LargeAllocator::mapped_bytes() const noexcept { return mapped_bytes_.load(MemoryOrder::relaxed); }
+uint64_t LargeAllocator::purged_bytes() const noexcept { return purged_bytes_.load(MemoryOrder::relaxed); }
+uint64_t LargeAllocator::unmapped_bytes() const noexcept {
+  return unmapped_bytes_.load(MemoryOrder::relaxed);
+}
 
 }  // namespace hakmem

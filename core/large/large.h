@@ -29,6 +29,8 @@ class LargeCache {
   // Any cached mapping (to evict), or null.
   LargeHeader* take_any() noexcept;
   uint64_t cached_bytes() const noexcept;
+  // Mappings in the cache (a scan of the slots: for statistics).
+  uint64_t cached_count() const noexcept;
 
  private:
   template <class T>
@@ -63,6 +65,12 @@ class LargeAllocator {
   uint64_t live_bytes() const noexcept;  // mapped bytes of live blocks
   uint64_t live_count() const noexcept;
   uint64_t cached_bytes() const noexcept { return cache_.cached_bytes(); }
+  uint64_t cached_count() const noexcept { return cache_.cached_count(); }
+  size_t cache_limit() const noexcept { return policy_.cache_limit; }
+  // Pages of cached mappings returned to the OS (decommitted), in total.
+  uint64_t purged_bytes() const noexcept;
+  // Mappings returned to the OS (unmapped), in total.
+  uint64_t unmapped_bytes() const noexcept;
   uint64_t mapped_bytes() const noexcept;  // live and cached mappings
 
  private:
@@ -77,6 +85,8 @@ class LargeAllocator {
   Counter live_bytes_{0};
   Counter live_count_{0};
   Counter mapped_bytes_{0};
+  Counter purged_bytes_{0};
+  Counter unmapped_bytes_{0};
 };
 
 }  // namespace hakmem
