@@ -11,7 +11,7 @@
 #include "api/hakmem.h"
 #include "platform/sanitizer.h"
 #include "tests/api/string_workload.h"
-#include "tests/core/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace {
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "platform/sanitizer.h"
+#include "tests/support/rng.h"
 
 namespace hakmem::lockfree::testing {
 
@@ -29,21 +30,8 @@ inline void run_threads(unsigned n, const std::function<void(unsigned)>& body) {
   for (auto& t : threads) t.join();
 }
 
-// A small, fast, deterministic per-thread generator (xorshift64*).
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : s_(seed * 0x9E3779B97F4A7C15ull + 1) {}
-  uint64_t next() {
-    s_ ^= s_ >> 12;
-    s_ ^= s_ << 25;
-    s_ ^= s_ >> 27;
-    return s_ * 0x2545F4914F6CDD1Dull;
-  }
-  unsigned below(unsigned n) { return static_cast<unsigned>(next() % n); }
-
- private:
-  uint64_t s_;
-};
+// The tests' per-thread generator (tests/support/rng.h).
+using ::hakmem_test::Rng;
 
 // Repetitions of a stress scenario. Each repetition is another chance for
 // the two cores to interleave the threads at a bad moment, so a bug that

@@ -2,12 +2,13 @@
 // binary runs under ThreadSanitizer, which owns malloc, and under ASan).
 //
 // Every test keeps exact books: each block carries its allocation id and
-// size (stress_util.h) and is verified when freed; every block allocated is
-// freed exactly once (a double free would abort the process); at the end,
-// after hak_collect() has adopted and drained what exited threads left,
-// the per-class live-block counts are back to zero and hak_check() finds
-// nothing. Thread counts exceed the core count on purpose: preemption in
-// the middle of lock-free operations is what these tests are after.
+// size (tests/support/stress_util.h) and is verified when freed; every
+// block allocated is freed exactly once (a double free would abort the
+// process); at the end, after hak_collect() has adopted and drained what
+// exited threads left, the per-class live-block counts are back to zero
+// and hak_check() finds nothing. Thread counts exceed the core count on
+// purpose: preemption in the middle of lock-free operations is what these
+// tests are after.
 //
 // Sizes scale down under the sanitizers (see kScale) so the suite stays fast.
 #include <gtest/gtest.h>
@@ -21,13 +22,15 @@
 #include <vector>
 
 #include "api/hakmem.h"
-#include "tests/core/stress_util.h"
+#include "tests/support/stats.h"
+#include "tests/support/stress_util.h"
 
 namespace {
 
 using hakmem_test::fill;
 using hakmem_test::random_size;
 using hakmem_test::Rng;
+using hakmem_test::stats;
 using hakmem_test::tagged_id;
 using hakmem_test::tagged_size;
 using hakmem_test::verify;
@@ -53,9 +56,7 @@ struct Totals {
 };
 
 Totals totals() {
-  hak_stats st;
-  st.version = HAK_STATS_VERSION;
-  EXPECT_EQ(hak_get_stats(&st), 0);
+  const hak_stats st = stats();
   Totals t;
   for (unsigned c = 0; c < st.num_classes; ++c) {
     t.live_small += st.classes[c].live_blocks;
@@ -69,9 +70,7 @@ Totals totals() {
 }
 
 uint64_t chunks_of_class_for(size_t size) {
-  hak_stats st;
-  st.version = HAK_STATS_VERSION;
-  EXPECT_EQ(hak_get_stats(&st), 0);
+  const hak_stats st = stats();
   for (unsigned c = 0; c < st.num_classes; ++c) {
     if (st.classes[c].block_size >= size) return st.classes[c].chunks;
   }
@@ -145,11 +144,11 @@ void* tagged_realloc(Rng& r, void* p) {
     g_bad.fetch_add(1);
     return p;
   }
-  // The first min(old, new) bytes survive: check the id and the fill byte.
+  // The first min(old, new) bytes survive: check the id and a body byte.
   const auto* c = static_cast<const unsigned char*>(q);
   if (tagged_id(q) != id) g_bad.fetch_add(1);
   const size_t keep = std::min(old_n, n);
-  if (keep > 24 && c[keep - 9] != hakmem_test::fill_byte(id)) g_bad.fetch_add(1);
+  if (keep > 24 && c[keep - 9] != hakmem_test::tagged_body_byte(id, keep - 9)) g_bad.fetch_add(1);
   fill(q, n, g_next_id.fetch_add(1, std::memory_order_relaxed));
   return q;
 }

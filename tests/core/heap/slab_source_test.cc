@@ -20,22 +20,18 @@
 #include "core/alloc/process.h"
 #include "api/hakmem.h"
 #include "core/meta/size_classes.h"
-#include "tests/core/test_util.h"
+#include "tests/support/pattern.h"
+#include "tests/support/stats.h"
+#include "tests/support/test_util.h"
 
 namespace hakmem {
 namespace {
 
 using hakmem_test::check_pattern;
 using hakmem_test::fill_pattern;
+using hakmem_test::class_stats;
 
 constexpr unsigned kThreads = 4;
-
-hak_class_stats class_stats(size_t size) {
-  hak_stats st;
-  st.version = HAK_STATS_VERSION;
-  if (hak_get_stats(&st) != 0) return {};
-  return st.classes[size_to_class(size)];
-}
 
 // Blocks of one class a slab/chunk can hold (slab 0 is shortened by the header).
 size_t blocks_per_chunk(size_t block) {

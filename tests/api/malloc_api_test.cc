@@ -22,7 +22,8 @@
 
 #include "api/hakmem.h"
 #include "core/meta/size_classes.h"
-#include "tests/core/test_util.h"
+#include "tests/support/pattern.h"
+#include "tests/support/test_util.h"
 
 // Keep the compiler from folding or removing allocation calls whose results
 // it can reason about (it may assume malloc(SIZE_MAX) fails, for example).

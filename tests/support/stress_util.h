@@ -1,31 +1,22 @@
 // Shared by the reliability tests (stress, fork, OOM, bad inputs):
-// a small PRNG, request sizes drawn like a real program's, and a block
-// pattern that records who allocated a block so a verifier can detect any
-// overwrite, overlap or early reuse.
+// request sizes drawn like a real program's, and tagged blocks that record
+// who allocated them so a verifier can detect any overwrite, overlap or
+// early reuse.
 //
 // Layout of a tagged block of n >= 16 bytes:
-//   [0, 8) id   [8, 16) n   [16, n - 8) fill byte derived from id   [n - 8, n) id
-// (the tail id only when n >= 24). Blocks under 16 bytes hold the fill byte only.
+//   [0, 8) id   [8, 16) n   [16, n - 8) pattern of id   [n - 8, n) id
+// (the tail id only when n >= 24; the pattern is pattern.h's, starting at
+// its byte 0 at offset 16). Blocks under 16 bytes hold the pattern of id only.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
-namespace hakmem_test {
+#include "tests/support/pattern.h"
+#include "tests/support/rng.h"
 
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 0x1234567) {}
-  uint64_t next() {
-    // xorshift64*
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return s * 0x2545F4914F6CDD1Dull;
-  }
-  uint64_t below(uint64_t n) { return next() % n; }
-};
+namespace hakmem_test {
 
 // Mostly small requests, some medium, rarely one above the largest class
 // (32 KiB) when `large_one_in` is nonzero.
@@ -48,19 +39,23 @@ inline size_t random_size(Rng& r, unsigned large_one_in = 0) {
   }
 }
 
-inline uint8_t fill_byte(uint64_t id) { return uint8_t((id * 0x9E3779B97F4A7C15ull) >> 56) | 1; }
+// Offset of the pattern in a tagged block of n >= 16 bytes.
+constexpr size_t kTaggedBody = 16;
+
+// Byte i (kTaggedBody <= i < n - 8) of a tagged block with this id.
+inline uint8_t tagged_body_byte(uint64_t id, size_t i) { return pattern_byte(id, i - kTaggedBody); }
 
 inline void fill(void* p, size_t n, uint64_t id) {
   auto* c = static_cast<unsigned char*>(p);
   if (n < 16) {
-    memset(c, fill_byte(id), n);
+    fill_pattern(c, n, id);
     return;
   }
   memcpy(c, &id, 8);
   const uint64_t n64 = n;
   memcpy(c + 8, &n64, 8);
   if (n >= 24) {
-    memset(c + 16, fill_byte(id), n - 24);
+    fill_pattern(c + kTaggedBody, n - 24, id);
     memcpy(c + n - 8, &id, 8);
   }
 }
@@ -68,13 +63,7 @@ inline void fill(void* p, size_t n, uint64_t id) {
 // True if p holds exactly the pattern fill(p, n, id) wrote.
 inline bool verify(const void* p, size_t n, uint64_t id) {
   const auto* c = static_cast<const unsigned char*>(p);
-  const uint8_t b = fill_byte(id);
-  if (n < 16) {
-    for (size_t i = 0; i < n; ++i) {
-      if (c[i] != b) return false;
-    }
-    return true;
-  }
+  if (n < 16) return check_pattern(c, n, id);
   uint64_t v;
   memcpy(&v, c, 8);
   if (v != id) return false;
@@ -83,9 +72,7 @@ inline bool verify(const void* p, size_t n, uint64_t id) {
   if (n >= 24) {
     memcpy(&v, c + n - 8, 8);
     if (v != id) return false;
-    const size_t mid = n - 24;
-    // All middle bytes equal b  <=>  first is b and the range equals itself shifted by one.
-    if (mid > 0 && (c[16] != b || (mid > 1 && memcmp(c + 16, c + 17, mid - 1) != 0))) return false;
+    if (!check_pattern(c + kTaggedBody, n - 24, id)) return false;
   }
   return true;
 }

@@ -17,7 +17,7 @@
 
 #include "api/hakmem.h"
 #include "core/meta/size_classes.h"
-#include "tests/core/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace {
 

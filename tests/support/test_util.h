@@ -1,4 +1,4 @@
-// Shared pieces of the tests under tests/core: a main() that can also run a
+// Shared pieces of the allocator's tests: a main() that can also run a
 // named child scenario, running the test binary itself as a child process,
 // and small measurement helpers.
 #pragma once
@@ -7,7 +7,6 @@
 
 #include <cstddef>
 #include <cstdio>
-#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -66,11 +65,5 @@ size_t resident_bytes();
 
 // Number of non-overlapping occurrences of `needle` in `hay`.
 size_t count_occurrences(const std::string& hay, const std::string& needle);
-
-// Deterministic contents for block checks. The pattern of a shorter length
-// is a prefix of the pattern of a longer one (realloc checks rely on it).
-void fill_pattern(void* p, size_t n, uintptr_t seed);
-// True if [p, p+n) holds fill_pattern(seed).
-bool check_pattern(const void* p, size_t n, uintptr_t seed);
 
 }  // namespace hakmem_test

@@ -14,19 +14,14 @@
 #include "core/meta/geometry.h"
 #include "api/hakmem.h"
 #include "core/meta/size_classes.h"
-#include "tests/core/test_util.h"
+#include "tests/support/stats.h"
+#include "tests/support/test_util.h"
 
 namespace hakmem {
 namespace {
 
-hak_stats stats() {
-  hak_stats st;
-  st.version = HAK_STATS_VERSION;
-  EXPECT_EQ(hak_get_stats(&st), 0);
-  return st;
-}
-
-hak_class_stats class_stats(size_t size) { return stats().classes[size_to_class(size)]; }
+using hakmem_test::class_stats;
+using hakmem_test::stats;
 
 TEST(Stats, VersionIsChecked) {
   hak_stats st;

@@ -18,22 +18,17 @@
 
 #include "api/hakmem.h"
 #include "core/meta/size_classes.h"
-#include "tests/core/test_util.h"
+#include "tests/support/pattern.h"
+#include "tests/support/stats.h"
+#include "tests/support/test_util.h"
 
 namespace hakmem {
 namespace {
 
 using hakmem_test::check_pattern;
 using hakmem_test::fill_pattern;
-
-hak_stats all_stats() {
-  hak_stats st;
-  st.version = HAK_STATS_VERSION;
-  EXPECT_EQ(hak_get_stats(&st), 0);
-  return st;
-}
-
-hak_class_stats class_stats(size_t size) { return all_stats().classes[size_to_class(size)]; }
+using hakmem_test::class_stats;
+using hakmem_test::stats;
 
 struct Block {
   void* p;
@@ -44,7 +39,7 @@ TEST(ThreadExit, BlocksOutliveTheirThreadAndAreFreedByOthers) {
   const size_t sizes[] = {48, 256, 3000};
   constexpr size_t kPerSize = 2000;
   for (size_t s : sizes) ASSERT_EQ(class_stats(s).chunks, 0u) << s;
-  const hak_stats before = all_stats();
+  const hak_stats before = stats();
 
   std::vector<Block> blocks;
   std::thread([&] {
@@ -59,7 +54,7 @@ TEST(ThreadExit, BlocksOutliveTheirThreadAndAreFreedByOthers) {
   }).join();
   ASSERT_EQ(blocks.size(), 3 * kPerSize);
 
-  const hak_stats exited = all_stats();
+  const hak_stats exited = stats();
   EXPECT_GE(exited.threads_exited, before.threads_exited + 1);
   EXPECT_EQ(exited.threads_started - before.threads_started,
             exited.threads_exited - before.threads_exited);
@@ -90,7 +85,7 @@ TEST(ThreadExit, BlocksOutliveTheirThreadAndAreFreedByOthers) {
   for (auto& t : freers) t.join();
 
   uint64_t slabs_before_collect = 0;
-  const hak_stats freed = all_stats();
+  const hak_stats freed = stats();
   for (size_t s : sizes) {
     const hak_class_stats& cs = freed.classes[size_to_class(s)];
     EXPECT_EQ(cs.remote_frees, kPerSize) << s;
@@ -101,7 +96,7 @@ TEST(ThreadExit, BlocksOutliveTheirThreadAndAreFreedByOthers) {
 
   const size_t released = hak_collect();
   EXPECT_EQ(released, slabs_before_collect) << "every abandoned slab is empty now";
-  const hak_stats collected = all_stats();
+  const hak_stats collected = stats();
   for (size_t s : sizes) {
     const hak_class_stats& cs = collected.classes[size_to_class(s)];
     EXPECT_EQ(cs.slabs_in_use, 0u) << s;
@@ -175,7 +170,7 @@ TEST(ThreadExit, GenerationsOfShortLivedThreadsReuseMemory) {
   constexpr size_t kPerThread = 2000;  // 256 KiB
   constexpr int kGenerations = 100;    // 25 MiB in total
   ASSERT_EQ(class_stats(kSize).chunks, 0u);
-  const hak_stats before = all_stats();
+  const hak_stats before = stats();
 
   std::vector<void*> previous;
   for (int g = 0; g < kGenerations; ++g) {
@@ -197,7 +192,7 @@ TEST(ThreadExit, GenerationsOfShortLivedThreadsReuseMemory) {
     ASSERT_EQ(next.size(), kPerThread);
     previous.swap(next);
   }
-  const hak_stats after = all_stats();
+  const hak_stats after = stats();
   const hak_class_stats& cs = after.classes[size_to_class(kSize)];
   EXPECT_LE(cs.chunks, 2u) << "memory of exited threads was not reused";
   EXPECT_EQ(cs.live_blocks, kPerThread);
@@ -227,12 +222,12 @@ TEST(ThreadExit, AllocationFromALaterTlsDestructor) {
   hak_free(hak_malloc(1));  // hakmem's key exists before ours
   pthread_key_t key;
   ASSERT_EQ(pthread_key_create(&key, late_destructor), 0);
-  const hak_stats before = all_stats();
+  const hak_stats before = stats();
   std::thread([&] {
     hak_free(hak_malloc(96));
     pthread_setspecific(key, reinterpret_cast<void*>(uintptr_t{96}));
   }).join();
-  const hak_stats after = all_stats();
+  const hak_stats after = stats();
   void* p = g_from_destructor.load();
   ASSERT_NE(p, nullptr);
   EXPECT_TRUE(hak_owns(p));
@@ -252,7 +247,7 @@ TEST(ThreadExit, MoreThreadsAliveThanOneHeapPage) {
   // 150 threads at once need more than one page of thread heaps (64 each);
   // each frees its neighbour's blocks, then all exit.
   constexpr int kThreads = 150, kBlocks = 100;
-  const hak_stats before = all_stats();
+  const hak_stats before = stats();
   std::vector<std::vector<void*>> held(kThreads);
   std::barrier sync(kThreads);
   std::atomic<int> bad{0};
@@ -278,7 +273,7 @@ TEST(ThreadExit, MoreThreadsAliveThanOneHeapPage) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(bad.load(), 0);
-  const hak_stats after = all_stats();
+  const hak_stats after = stats();
   EXPECT_EQ(after.threads_started - before.threads_started, uint64_t(kThreads));
   EXPECT_EQ(after.threads_exited - before.threads_exited, uint64_t(kThreads));
   hak_collect();

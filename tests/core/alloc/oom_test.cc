@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "api/hakmem.h"
-#include "tests/core/stress_util.h"
+#include "tests/support/stress_util.h"
 
 namespace {
 

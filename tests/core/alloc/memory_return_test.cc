@@ -23,21 +23,17 @@
 
 #include "api/hakmem.h"
 #include "core/meta/size_classes.h"
-#include "tests/core/test_util.h"
+#include "tests/support/stats.h"
+#include "tests/support/test_util.h"
 
 namespace {
+
+using hakmem_test::stats;
 
 constexpr size_t kMiB = size_t{1} << 20;
 constexpr size_t kTotal = 256 * kMiB;
 // Measurement slack: chunk headers, the registry's and heaps' pages.
 constexpr size_t kSlack = 4 * kMiB;
-
-hak_stats stats() {
-  hak_stats st;
-  st.version = HAK_STATS_VERSION;
-  hak_get_stats(&st);
-  return st;
-}
 
 // hakmem's resident bytes.
 size_t resident() { return stats().bytes_resident; }

@@ -13,21 +13,17 @@
 
 #include "api/hakmem.h"
 #include "core/meta/size_classes.h"
-#include "tests/core/test_util.h"
+#include "tests/support/pattern.h"
+#include "tests/support/stats.h"
+#include "tests/support/test_util.h"
 
 namespace {
 
 using hakmem_test::check_pattern;
 using hakmem_test::fill_pattern;
+using hakmem_test::stats;
 
 constexpr size_t kKiB = 1024, kMiB = 1024 * 1024;
-
-hak_stats stats() {
-  hak_stats st;
-  st.version = HAK_STATS_VERSION;
-  hak_get_stats(&st);
-  return st;
-}
 
 // All zero iff the first byte is and every byte equals its successor.
 bool all_zero(const void* p, size_t n) {

@@ -20,20 +20,16 @@
 
 #include "api/hakmem.h"
 #include "core/meta/size_classes.h"
-#include "tests/core/test_util.h"
+#include "tests/support/pattern.h"
+#include "tests/support/stats.h"
+#include "tests/support/test_util.h"
 
 namespace hakmem {
 namespace {
 
 using hakmem_test::check_pattern;
 using hakmem_test::fill_pattern;
-
-hak_class_stats class_stats(size_t size) {
-  hak_stats st;
-  st.version = HAK_STATS_VERSION;
-  hak_get_stats(&st);
-  return st.classes[size_to_class(size)];
-}
+using hakmem_test::class_stats;
 
 int g_global_int;
 
