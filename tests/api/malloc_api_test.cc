@@ -1,5 +1,5 @@
 // The C allocation family and every C++ operator new/delete, through hakmem's
-// real overrides (core/malloc_overrides.cc): this binary is linked with
+// real overrides (api/malloc_overrides.cc): this binary is linked with
 // malloc = "//:hakmem", so gtest, libstdc++ and glibc allocate from hakmem
 // too.
 #include <errno.h>

@@ -1,7 +1,7 @@
 // A program that links hakmem (malloc = "//:hakmem"), as a team's server
 // does, built in every configuration tools/test.sh runs: default, TSan and
 // ASan. Built with a sanitizer that brings its own allocator, hakmem's
-// malloc and new step aside for it (core/malloc_overrides.cc) and the hak_
+// malloc and new step aside for it (api/malloc_overrides.cc) and the hak_
 // API keeps working; otherwise hakmem serves malloc and new.
 #include <gtest/gtest.h>
 

@@ -19,7 +19,7 @@
 
 #include "api/hakmem.h"
 #include "gtest/gtest.h"
-#include "tests/core/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Statistics (core/stats.cc): struct versioning, and numbers that follow
+// Statistics (api/stats.cc): struct versioning, and numbers that follow
 // what the program does. Each test uses size classes of its own.
 #include <fcntl.h>
 #include <sys/mman.h>

@@ -46,7 +46,7 @@ struct Input {
   uint32_t u24() { return u16() | uint32_t(byte()) << 16; }
 };
 
-// The 40 small size classes (see core/size_classes.h).
+// The 40 small size classes (see core/meta/size_classes.h).
 constexpr size_t kClassSizes[] = {16,   32,   48,   64,   80,    96,    112,   128,   160,   192,
                                   224,  256,  320,  384,  448,   512,   640,   768,   896,   1024,
                                   1280, 1536, 1792, 2048, 2560,  3072,  3584,  4096,  5120,  6144,

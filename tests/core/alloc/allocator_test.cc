@@ -1,4 +1,4 @@
-// The hak_ API (core/allocator.cc) on its own: semantics of each function,
+// The hak_ API (api/hak_api.cc, core/alloc/) on its own: semantics of each function,
 // pointer classification (invariant I4), and remote frees between threads
 // (invariant I3). The same functions behind malloc & co. are tested in
 // malloc_api_test.

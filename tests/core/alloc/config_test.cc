@@ -1,4 +1,4 @@
-// HAKMEM_* environment parsing (core/config.cc). read_config_from_environment
+// HAKMEM_* environment parsing (core/alloc/config.cc). read_config_from_environment
 // is called directly after setenv; the allocator's own configuration (read
 // once at initialisation) is not affected.
 #include "core/alloc/config.h"

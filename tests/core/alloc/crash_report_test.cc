@@ -1,4 +1,4 @@
-// HAKMEM_CRASH_REPORT=1 (core/crash_report.cc): a process that crashes
+// HAKMEM_CRASH_REPORT=1 (core/alloc/crash_report.cc): a process that crashes
 // prints an allocator summary on stderr and still dies of its signal (or
 // is handed to the handler it had installed before).
 //

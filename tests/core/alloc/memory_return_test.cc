@@ -1,5 +1,5 @@
-// Returning memory to the OS (invariant I5; core/slab_source.cc
-// release_slab, core/large.cc large_free): after a program frees what it
+// Returning memory to the OS (invariant I5; core/heap/slab_source.cc
+// SlabSource::release, core/large/large.cc LargeAllocator::free): after a program frees what it
 // allocated, its resident size falls, within the documented policy:
 //   HAKMEM_MEM_DIET=1 (default) keeps at most HAKMEM_DIRTY_MB (16) MiB of
 //   free slabs resident, =2 keeps none, =0 keeps them all.
@@ -89,7 +89,11 @@ HAKMEM_CHILD(rss_cycle) {
 }
 
 Cycle run_cycle(const std::vector<std::string>& env) {
-  const hakmem_test::ChildResult r = hakmem_test::run_child("rss_cycle", env);
+  // A cycle touches 512 MiB and returns most of it page by page: about 2 s
+  // alone, but well over 25 s (run_child's default bound) under ASan on a
+  // loaded machine. The bound only catches a hang.
+  constexpr double kChildTimeoutSeconds = 180;
+  const hakmem_test::ChildResult r = hakmem_test::run_child("rss_cycle", env, kChildTimeoutSeconds);
   Cycle c{};
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
   EXPECT_EQ(sscanf(r.out.c_str(), "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &c.r0,

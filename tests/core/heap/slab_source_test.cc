@@ -1,4 +1,4 @@
-// Where slabs come from (core/slab_source.cc): a size class grows by whole
+// Where slabs come from (core/heap/slab_source.cc): a size class grows by whole
 // chunks, without bound, while several threads allocate from it at once —
 // the failure the project started from was a fixed 32-slab SuperSlab that
 // ran out under 4 threads. Also HAKMEM_LOG expansion lines and

@@ -1,4 +1,4 @@
-// Thread exit (core/allocator.cc thread_exit, core/slab_source.cc
+// Thread exit (core/alloc/process.cc thread_exit, core/heap/slab_source.cc
 // abandon/adopt/collect): a thread that exits with live blocks leaves them
 // valid; any thread may free them later; their slabs are adopted or released
 // and the memory is reused.

@@ -1,4 +1,4 @@
-// Large blocks (core/large.cc): requests above 32 KiB get their own mapping;
+// Large blocks (core/large/large.cc): requests above 32 KiB get their own mapping;
 // freed mappings are cached (up to HAKMEM_LARGE_CACHE_MB) and reused.
 #include <errno.h>
 

@@ -1,4 +1,4 @@
-// Size classes (core/size_classes.h): the O(1) lookup returns the smallest
+// Size classes (core/meta/size_classes.h): the O(1) lookup returns the smallest
 // class that fits, for every small size, and the class set has the promised
 // shape. The last test checks that the allocator hands out exactly those
 // block sizes.
