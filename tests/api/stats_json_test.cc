@@ -19,6 +19,7 @@
 
 #include "api/hakmem.h"
 #include "gtest/gtest.h"
+#include "tests/support/stats.h"
 #include "tests/support/test_util.h"
 
 namespace {
@@ -247,9 +248,7 @@ TEST(StatsJsonTest, NumbersMatchHakGetStats) {
   for (int i = 0; i < 3000; ++i) blocks.push_back(hak_malloc(size_t(16 + (i % 40) * 16)));
   void* large = hak_malloc(size_t{5} << 20);
   hak_free(large);  // cached
-  hak_stats st;
-  st.version = HAK_STATS_VERSION;
-  ASSERT_EQ(hak_get_stats(&st), 0);
+  const hak_stats st = hakmem_test::stats();
   const Json j = parse_or_fail(stats_json());
   ASSERT_EQ(j["classes"].items.size(), size_t(st.num_classes));
   for (unsigned i = 0; i < st.num_classes; ++i) {
@@ -280,15 +279,11 @@ TEST(StatsJsonTest, WritingAllocatesNothing) {
   const int fd = memfd_create("stats_json", MFD_CLOEXEC);
   ASSERT_GE(fd, 0);
   hak_print_stats_json(fd);  // first call: nothing lazily set up later
-  hak_stats before;
-  before.version = HAK_STATS_VERSION;
-  ASSERT_EQ(hak_get_stats(&before), 0);
+  const hak_stats before = hakmem_test::stats();
   const struct mallinfo2 glibc_before = mallinfo2();
   for (int i = 0; i < 10; ++i) hak_print_stats_json(fd);
   const struct mallinfo2 glibc_after = mallinfo2();
-  hak_stats after;
-  after.version = HAK_STATS_VERSION;
-  ASSERT_EQ(hak_get_stats(&after), 0);
+  const hak_stats after = hakmem_test::stats();
   close(fd);
   EXPECT_EQ(glibc_before.uordblks, glibc_after.uordblks);
   EXPECT_EQ(glibc_before.hblks, glibc_after.hblks);
