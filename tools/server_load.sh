@@ -34,7 +34,7 @@ done
 # The server and the load generator (idempotent: nothing to do when present).
 need=()
 for p in memcached libmemcached-tools; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+  grep -q "install ok installed" <<<"$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
   echo "server_load: installing ${need[*]}" >&2

@@ -111,7 +111,7 @@ if cc -O1 -o "$tmp/c_static" tests/install/c_program.c $(pkg-config --cflags hak
   "$lib/libhakmem.a" $(pkg-config --static --libs-only-other --libs-only-l hakmem | sed 's/-lhakmem//') \
   2>"$tmp/cc.err"; then
   run_program "C program linked with libhakmem.a" "$tmp/c_static"
-  if ldd "$tmp/c_static" | grep -q libhakmem; then fail "static C program loads libhakmem.so"; fi
+  if grep -q libhakmem <<<"$(ldd "$tmp/c_static")"; then fail "static C program loads libhakmem.so"; fi
 else
   fail "C program with libhakmem.a: compile"
   cat "$tmp/cc.err"
@@ -206,9 +206,9 @@ assert s['memory']['purged_bytes'] > 0, s['memory']"
 HAKMEM_STATS=1 HAKMEM_STATS_FILE="$tmp/stats.txt" "$prefix/bin/hakmem-run" "$tmp/plain"
 check "HAKMEM_STATS=1 with HAKMEM_STATS_FILE: the table in the file" grep -q "^hakmem statistics" "$tmp/stats.txt"
 out="$(HAKMEM_VERBOSE=1 HAKMEM_DIRTY_MB=3 "$prefix/bin/hakmem-run" "$tmp/plain" 2>&1)"
-if echo "$out" | grep -q "^hakmem: version $VERSION (libhakmem.so.$MAJOR)" &&
-  echo "$out" | grep -q "^hakmem: option HAKMEM_DIRTY_MB=3$" &&
-  echo "$out" | grep -q "^hakmem: option HAKMEM_MEM_DIET=1$"; then
+if grep -q "^hakmem: version $VERSION (libhakmem.so.$MAJOR)" <<<"$out" &&
+  grep -q "^hakmem: option HAKMEM_DIRTY_MB=3$" <<<"$out" &&
+  grep -q "^hakmem: option HAKMEM_MEM_DIET=1$" <<<"$out"; then
   ok "HAKMEM_VERBOSE=1 prints the version and the effective options"
 else
   fail "HAKMEM_VERBOSE=1: $out"
@@ -256,15 +256,15 @@ if bash tools/make_deb.sh --no-build --out "$tmp/deb" >"$tmp/deb.log" 2>&1; then
     grep -qxF "$entry" "$tmp/deb.files" || fail "dpkg-deb -c: no $entry"
   done
   if grep -q "install-manifest" "$tmp/deb.files"; then fail "the package holds an install manifest"; fi
-  if dpkg-deb -c "$deb" | awk '{print $2}' | grep -qv '^root/root$'; then fail "files not owned by root"; fi
+  if awk '{print $2}' <<<"$(dpkg-deb -c "$deb")" | grep -qv '^root/root$'; then fail "files not owned by root"; fi
   ok "dpkg-deb -c: $(wc -l <"$tmp/deb.files") entries, the expected files among them"
   [ "$(dpkg-deb -f "$deb" Package)" = hakmem ] || fail "Package: $(dpkg-deb -f "$deb" Package)"
   [ "$(dpkg-deb -f "$deb" Version)" = "$VERSION-1" ] || fail "Version: $(dpkg-deb -f "$deb" Version)"
   [ "$(dpkg-deb -f "$deb" Architecture)" = "$arch" ] || fail "Architecture: $(dpkg-deb -f "$deb" Architecture)"
-  dpkg-deb -f "$deb" Depends | grep -q "libc6" || fail "Depends: $(dpkg-deb -f "$deb" Depends)"
+  grep -q "libc6" <<<"$(dpkg-deb -f "$deb" Depends)" || fail "Depends: $(dpkg-deb -f "$deb" Depends)"
   [ -n "$(dpkg-deb -f "$deb" Maintainer)" ] || fail "no Maintainer"
   [ -n "$(dpkg-deb -f "$deb" Description)" ] || fail "no Description"
-  dpkg-deb --ctrl-tarfile "$deb" | tar -tf - | grep -qx "./shlibs" || fail "no shlibs control file"
+  grep -qx "./shlibs" <<<"$(dpkg-deb --ctrl-tarfile "$deb" | tar -tf -)" || fail "no shlibs control file"
   ok "control fields: $(dpkg-deb -f "$deb" Package Version Architecture Depends | tr '\n' ' ')"
   grep -q "Environment=LD_PRELOAD=/usr/lib/libhakmem.so.$MAJOR" docs/install.md ||
     fail "README.Debian shows no systemd drop-in for libhakmem.so.$MAJOR"
