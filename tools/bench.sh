@@ -5,10 +5,10 @@
 #   tools/bench.sh [--quick | --full] [options]
 #
 #   (default)         3 repetitions, 1.2 s per timed run, 1 GiB memory-return
-#                     (about 4 minutes on 2 cores)
-#   --quick           2 repetitions, 0.3 s per run, 256 MiB (about 1 minute)
+#                     (about 8 minutes on 2 cores)
+#   --quick           2 repetitions, 0.3 s per run, 256 MiB (about 2 minutes)
 #   --full            5 repetitions, 4 s per run, 1 GiB, extra workloads
-#                     (about 25 minutes)
+#                     (about 45 minutes)
 #   --reps N          repetitions per (workload, allocator)
 #   --seconds S       duration of each timed run
 #   --only REGEX      run only the workloads whose name matches (grep -E)
@@ -85,10 +85,25 @@ WORKLOADS=(
   "realloc-growth|workloads realloc-growth seconds=$S"
   "large-blocks|workloads large-blocks seconds=$S threads=2"
   "memory-return|workloads memory-return total=$mr_total threads=2 idle=$mr_idle"
+  # Cross-thread frees and threads that come and go.
+  "batch-handoff-4t|workloads batch-handoff seconds=$S threads=4"
+  "batch-handoff-8t|workloads batch-handoff seconds=$S threads=8"
+  "lifetimes-8t|workloads lifetimes seconds=$S threads=8"
+  "larson-8t|larson $S 8 1000 5000 100 4141 8"
+  "larson-16t|larson $S 8 1000 5000 100 4141 16"
+  # One thread's small objects, and the cost of one malloc + free pair.
+  "small-churn|workloads small-churn seconds=$S"
+  "trees|workloads trees seconds=$S"
+  "mixed-loop|workloads mixed-loop seconds=$S"
+  "pair-16|workloads pair seconds=$S size=16"
+  "pair-64|workloads pair seconds=$S size=64"
+  "pair-256|workloads pair seconds=$S size=256"
+  "pair-1024|workloads pair seconds=$S size=1024"
 )
 if [ "$mode" = full ]; then
   WORKLOADS+=(
-    "larson-8t|larson $S 8 1000 5000 100 4141 8"
+    "batch-handoff-ring-2t|workloads batch-handoff seconds=$S threads=2 ring=1"
+    "mixed-loop-2t|workloads mixed-loop seconds=$S threads=2"
     "larson-4t-r100|larson $S 8 128 1024 100 12345 4"
     "producer-consumer-2p|workloads producer-consumer seconds=$S pairs=2"
     "thread-churn-16t|workloads thread-churn seconds=$S threads=16"
@@ -259,7 +274,7 @@ for ((rep = 1; rep <= reps; rep++)); do
           [[ "$val" =~ ^-?[0-9.]+$ ]] || continue
           echo "$rep,$wname,$a,ok,$key,$val" >>"$out/runs.csv"
         done
-        shown="$(grep -oE '(ops_per_sec|rss_idle_kb)=[0-9.]+' <<<"$result" | head -1)"
+        shown="$(grep -oE '(ops_per_sec|ns_per_pair|rss_idle_kb)=[0-9.]+' <<<"$result" | head -1)"
       else
         failed=$((failed + 1))
         echo "$rep,$wname,$a,$status,," >>"$out/runs.csv"

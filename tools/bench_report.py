@@ -19,6 +19,7 @@ from collections import defaultdict
 # workload reports become its table rows; peak_rss_kb gets its own table.
 METRICS = [
     ("ops_per_sec", "throughput", "Mops/s", 1e-6, True),
+    ("ns_per_pair", "malloc+free pair", "ns", 1.0, False),
     ("seconds", "time", "s", 1.0, False),
     ("rss_after_free_kb", "RSS after free", "MiB", 1 / 1024, False),
     ("rss_idle_kb", "RSS after idle", "MiB", 1 / 1024, False),

@@ -15,160 +15,11 @@
 // they are freed; a mismatch is counted in `corrupt` and makes the exit
 // status 3.
 
-#include <pthread.h>
-#include <sched.h>
-#include <sys/mman.h>
+#include "tools/workloads/commands.h"
+#include "tools/workloads/harness.h"
 
-#include <atomic>
-#include <cinttypes>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-
-#include "tools/common/bench_common.h"
-
+namespace workloads {
 namespace {
-
-using bench::Rng;
-
-// ---------------------------------------------------------------------------
-// Options: key=value pairs with defaults; size values accept K/M/G suffixes.
-
-struct Options {
-  int argc = 0;
-  char** argv = nullptr;
-  bool bad = false;
-
-  const char* Find(const char* key) const {
-    const size_t n = strlen(key);
-    for (int i = 0; i < argc; ++i) {
-      if (strncmp(argv[i], key, n) == 0 && argv[i][n] == '=') return argv[i] + n + 1;
-    }
-    return nullptr;
-  }
-
-  double Double(const char* key, double def) {
-    const char* v = Find(key);
-    if (v == nullptr) return def;
-    char* end = nullptr;
-    double d = strtod(v, &end);
-    if (end == v || *end != '\0') {
-      fprintf(stderr, "bad value for %s: %s\n", key, v);
-      bad = true;
-    }
-    return d;
-  }
-
-  uint64_t Size(const char* key, uint64_t def) {
-    const char* v = Find(key);
-    if (v == nullptr) return def;
-    char* end = nullptr;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (end == v) {
-      bad = true;
-    } else if (*end == 'k' || *end == 'K') {
-      x <<= 10, ++end;
-    } else if (*end == 'm' || *end == 'M') {
-      x <<= 20, ++end;
-    } else if (*end == 'g' || *end == 'G') {
-      x <<= 30, ++end;
-    }
-    if (*end != '\0') bad = true;
-    if (bad) fprintf(stderr, "bad value for %s: %s\n", key, v);
-    return x;
-  }
-
-  // Rejects keys that no subcommand asked for (typos).
-  bool CheckKnown(const char* const* known) {
-    for (int i = 0; i < argc; ++i) {
-      bool ok = false;
-      for (const char* const* k = known; *k; ++k) {
-        const size_t n = strlen(*k);
-        if (strncmp(argv[i], *k, n) == 0 && argv[i][n] == '=') ok = true;
-      }
-      if (!ok) {
-        fprintf(stderr, "unknown option: %s\n", argv[i]);
-        bad = true;
-      }
-    }
-    return !bad;
-  }
-};
-
-inline void* Malloc(size_t n) {
-  void* p = malloc(n);
-  if (p == nullptr && n != 0) {
-    fprintf(stderr, "malloc(%zu) failed\n", n);
-    abort();
-  }
-  return p;
-}
-
-// Harness-only memory (queues, pointer arrays) comes straight from mmap so it
-// neither perturbs nor is attributed to the allocator under test.
-template <class T>
-T* HarnessArray(size_t n) {
-  void* p = mmap(nullptr, sizeof(T) * n + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                 -1, 0);
-  if (p == MAP_FAILED) {
-    perror("mmap");
-    exit(1);
-  }
-  return static_cast<T*>(p);
-}
-template <class T>
-void FreeHarnessArray(T* p, size_t n) {
-  munmap(p, sizeof(T) * n + 1);
-}
-
-std::atomic<bool> g_stop{false};
-std::atomic<uint64_t> g_corrupt{0};
-
-inline bool Stopped() { return g_stop.load(std::memory_order_relaxed); }
-
-inline void CheckedFree(void* p, size_t size) {
-  if (!bench::Check(p, size)) g_corrupt.fetch_add(1, std::memory_order_relaxed);
-  free(p);
-}
-
-// Runs fn(arg_i) on n threads, sleeps `seconds`, raises the stop flag and
-// joins them. Returns the wall time from start to the last join.
-template <class Arg>
-double RunTimed(int n, Arg* args, void* (*fn)(void*), double seconds) {
-  pthread_t* th = HarnessArray<pthread_t>(n);
-  g_stop.store(false);
-  const double start = bench::NowSeconds();
-  for (int i = 0; i < n; ++i) {
-    if (pthread_create(&th[i], nullptr, fn, &args[i]) != 0) {
-      fprintf(stderr, "pthread_create failed\n");
-      exit(1);
-    }
-  }
-  bench::SleepSeconds(seconds);
-  g_stop.store(true);
-  for (int i = 0; i < n; ++i) pthread_join(th[i], nullptr);
-  const double elapsed = bench::NowSeconds() - start;
-  FreeHarnessArray(th, n);
-  return elapsed;
-}
-
-int Finish(const char* name, double ops, double elapsed, const char* extra) {
-  const long peak = bench::PeakRssKb();
-  const uint64_t corrupt = g_corrupt.load();
-  const double rate = elapsed > 0 ? ops / elapsed : 0;
-  printf("%s: %.0f operations in %.3f s = %.0f ops/s, peak RSS %ld KiB\n", name, ops, elapsed,
-         rate, peak);
-  printf("RESULT workload=%s ops_per_sec=%.0f ops=%.0f elapsed_s=%.4f%s%s peak_rss_kb=%ld corrupt=%" PRIu64
-         "\n",
-         name, rate, ops, elapsed, extra[0] ? " " : "", extra, peak, corrupt);
-  if (corrupt) {
-    fprintf(stderr, "%s: %" PRIu64 " blocks corrupted or handed out twice\n", name, corrupt);
-    return 3;
-  }
-  return 0;
-}
-
 // ---------------------------------------------------------------------------
 // producer-consumer: blocks allocated on one thread and freed on another.
 // `pairs` producer threads each feed one consumer thread through a bounded
@@ -194,15 +45,6 @@ struct alignas(64) PcArg {
   uint64_t min, max;
   uint64_t count;
 };
-
-void Backoff(unsigned& spins) {
-  if (++spins < 64) {
-    __builtin_ia32_pause();
-  } else {
-    spins = 0;
-    sched_yield();
-  }
-}
 
 void* Producer(void* a) {
   PcArg* arg = static_cast<PcArg*>(a);
@@ -882,6 +724,19 @@ const Command kCommands[] = {
      "seconds=2 threads=2 live=8 min=64K max=32M: large blocks, every page written"},
     {"memory-return", MemoryReturn,
      "total=1G threads=2 min=16 max=4096 idle=0.5: allocate a lot, free it all, sample RSS"},
+    {"batch-handoff", BatchHandoff,
+     "seconds=2 threads=4 batch=4096 size=64 ring=0: producers hand batches of blocks (and the "
+     "32 KiB array holding them) to consumers, which free them (ring=1: every thread does both)"},
+    {"lifetimes", Lifetimes,
+     "seconds=2 threads=8 allocs=20000 min=16 max=1024: threads recreated over and over, blocks "
+     "freed at once, after a while, or by a later thread"},
+    {"small-churn", SmallChurn, "seconds=2 live=10000 min=8 max=256: one thread replaces random "
+     "small blocks of a working set"},
+    {"trees", Trees, "seconds=2 depth=12 node=32: one thread builds, walks and frees binary trees"},
+    {"mixed-loop", MixedLoop,
+     "seconds=2 threads=1 min=16 max=1024: per thread, malloc 1..16 blocks of mixed sizes, free "
+     "them"},
+    {"pair", Pair, "seconds=1 size=64: malloc + free of one block, ns per pair"},
 };
 
 int Help(FILE* out) {
@@ -892,8 +747,10 @@ int Help(FILE* out) {
 }
 
 }  // namespace
+}  // namespace workloads
 
 int main(int argc, char** argv) {
+  using namespace workloads;
   if (argc < 2) return Help(stderr);
   if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) return Help(stdout);
   for (const Command& c : kCommands) {
