@@ -87,7 +87,7 @@ struct Checker {
   void check_chunk(unsigned cls, Chunk* c, ThreadHeap* me) {
     if (c->magic != (kChunkMagic ^ reinterpret_cast<uintptr_t>(c))) fail("bad chunk magic", cls, c);
     if (c->size_class != cls) fail("chunk on another class's list", cls, c);
-    if (g_process.registry.kind_of(c) != kGranuleChunk) fail("chunk missing from registry", cls, c);
+    if (g_registry.kind_of(c) != kGranuleChunk) fail("chunk missing from registry", cls, c);
     const uint32_t free_bits = c->free_slabs.snapshot();
     const uint32_t adoptable_bits = c->adoptable_slabs.snapshot();
     if (free_bits & adoptable_bits) fail("slab both free and adoptable", cls, c);

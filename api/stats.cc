@@ -36,8 +36,8 @@ size_t stats_size_of_version(uint32_t version) {
 // marks (chunks, large mappings live or cached), the heap pages and the
 // registry table.
 uint64_t hakmem_resident_bytes() {
-  uint64_t bytes = g_process.registry.table_resident_bytes() + g_process.heaps.resident_bytes();
-  g_process.registry.for_each_marked([&bytes](uintptr_t granule, GranuleKind) {
+  uint64_t bytes = g_registry.table_resident_bytes() + g_process.heaps.resident_bytes();
+  g_registry.for_each_marked([&bytes](uintptr_t granule, GranuleKind) {
     bytes += os::resident_bytes_in(reinterpret_cast<void*>(granule), kChunkSize);
   });
   return bytes;

@@ -40,6 +40,15 @@ void unmap(void* p, size_t size) noexcept { munmap(p, size); }
 
 void decommit(void* p, size_t size) noexcept { madvise(p, size, MADV_DONTNEED); }
 
+void advise_no_huge_pages(void* p, size_t size) noexcept {
+#ifdef MADV_NOHUGEPAGE
+  madvise(p, size, MADV_NOHUGEPAGE);
+#else
+  (void)p;
+  (void)size;
+#endif
+}
+
 void advise_huge_pages(void* p, size_t size) noexcept {
 #ifdef MADV_HUGEPAGE
   madvise(p, size, MADV_HUGEPAGE);
@@ -47,12 +56,6 @@ void advise_huge_pages(void* p, size_t size) noexcept {
   (void)p;
   (void)size;
 #endif
-}
-
-void* reserve(size_t size) noexcept {
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  return p == MAP_FAILED ? nullptr : p;
 }
 
 size_t process_resident_bytes() noexcept {

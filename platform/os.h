@@ -17,8 +17,8 @@ void decommit(void* p, size_t size) noexcept;
 // Asks for transparent huge pages on [p, p + size) (2 MiB-aligned ranges
 // that will be touched densely: one fault per 2 MiB instead of per 4 KiB).
 void advise_huge_pages(void* p, size_t size) noexcept;
-// Reserves address space that is touched lazily (MAP_NORESERVE).
-void* reserve(size_t size) noexcept;
+// Asks for no transparent huge pages on [p, p + size) (sparse tables).
+void advise_no_huge_pages(void* p, size_t size) noexcept;
 
 // Resident set size of the whole process in bytes (from /proc/self/statm),
 // or 0 if unavailable.

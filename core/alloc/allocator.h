@@ -45,7 +45,7 @@ void* allocate_aligned(size_t alignment, size_t size) noexcept;
 // must go to the large path.
 unsigned aligned_small_class(size_t size, size_t alignment) noexcept;
 
-HAKMEM_ALWAYS_INLINE Pointer classify(const void* p) noexcept { return classify(g_process.registry, p); }
+HAKMEM_ALWAYS_INLINE Pointer classify(const void* p) noexcept { return classify(g_registry, p); }
 
 // free of anything but a small block by the fast path: null, large blocks,
 // errors, sized and aligned deletes. `size` (0 for none) is checked against

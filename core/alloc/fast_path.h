@@ -44,11 +44,9 @@ HAKMEM_ALWAYS_INLINE void small_free(Slab* s, FreeBlock* b, const char* function
   }
   ThreadHeap* heap = t_heap;
   if (HAKMEM_LIKELY(heap != nullptr && s->owner.load(lockfree::MemoryOrder::relaxed) == heap)) {
-    const uint32_t used = s->push_local(b, tag);
-    // One rarely taken branch: `|` and `&`, not `||` and `&&`, whose
-    // separate branches on `used <= unfull_at` would be unpredictable.
-    const bool unfull = (used <= s->unfull_at) & (s->list.load() == kOnFullList);
-    if (HAKMEM_UNLIKELY((used == 0) | unfull)) local_free_slow(heap, s);
+    // One rarely taken branch: the slab became empty, or (on the full
+    // list) a quarter free (Slab::slow_at).
+    if (HAKMEM_UNLIKELY(s->push_local(b, tag) == s->slow_at.load())) local_free_slow(heap, s);
     return;
   }
   free_remote(g_process.slabs, heap, s, b, tag, function);

@@ -12,6 +12,7 @@ namespace hakmem {
 using lockfree::MemoryOrder;
 
 constinit Process g_process;
+constinit ChunkRegistry g_registry;
 
 __thread ThreadHeap* t_heap __attribute__((tls_model("initial-exec"))) = nullptr;
 
@@ -53,28 +54,26 @@ void configure_parts(const Config& cfg) noexcept {
   slab_policy.diet = MemDiet(cfg.mem_diet);
   slab_policy.dirty_limit = cfg.dirty_limit;
   slab_policy.log_expansion = cfg.log;
-  g_process.slabs.configure(&g_process.registry, slab_policy);
+  g_process.slabs.configure(&g_registry, slab_policy);
   LargePolicy large_policy;
   large_policy.cache_limit = cfg.large_cache_limit;
   large_policy.decommit_cached = MemDiet(cfg.mem_diet) == MemDiet::kImmediate;
-  g_process.large.configure(&g_process.registry, large_policy);
+  g_process.large.configure(&g_registry, large_policy);
 }
 
 }  // namespace
 
 bool initialize_slow() noexcept {
   int expected = kUninitialised;
-  // Linearization point of initialisation: this CAS elects the initialiser.
-  // Acquire: a previous initialiser that failed and reset the state released
-  // what it wrote.
-  if (g_process.init_state.compare_exchange_strong(expected, kInitialising, MemoryOrder::acquire,
-                                                   MemoryOrder::acquire)) {
+  // This CAS elects the initialiser. Relaxed: initialisation cannot fail,
+  // so the state leaves kUninitialised once and nothing was written before
+  // it for the winner to acquire; what the winner writes is published by
+  // its release store of kReady below, which is the linearization point.
+  if (g_process.init_state.compare_exchange_strong(expected, kInitialising, MemoryOrder::relaxed,
+                                                   MemoryOrder::relaxed)) {
     g_process.config = read_config_from_environment();
     g_process.tags.secret = os::random_u64();
-    if (!g_process.registry.init()) {
-      g_process.init_state.store(kUninitialised, MemoryOrder::release);
-      return false;
-    }
+    g_registry.init();
     configure_parts(g_process.config);
     pthread_key_create(&g_process.thread_key, thread_exit);
     // Release: publishes the configuration, the key and the parts' setup to
@@ -91,13 +90,11 @@ bool initialize_slow() noexcept {
     return true;
   }
   // Only threads racing the process's very first allocation get here: the
-  // winner parses the environment and maps the registry, then publishes.
-  for (;;) {
-    const int state = g_process.init_state.load(MemoryOrder::acquire);
-    if (state == kReady) return true;
-    if (state == kUninitialised) return initialize_slow();
+  // winner parses the environment and configures the parts, then publishes.
+  while (g_process.init_state.load(MemoryOrder::acquire) != kReady) {
     lockfree::DefaultAtomics::pause();
   }
+  return true;
 }
 
 ThreadHeap* this_thread_heap() noexcept {

@@ -34,7 +34,6 @@ struct Process {
   Config config{};
   FreeTagKey tags{};
   pthread_key_t thread_key{};
-  ChunkRegistry registry;
   SlabSource slabs;
   HeapPool heaps;
   LargeAllocator large;
@@ -47,6 +46,11 @@ struct Process {
 };
 
 extern Process g_process;
+
+// The process's registry, apart from g_process: its 64 MiB table is all
+// zero bytes at start, so that it lands in .bss (address space only), while
+// g_process has non-zero initialisers and lives in .data.
+extern ChunkRegistry g_registry;
 
 bool initialize_slow() noexcept;
 

@@ -92,6 +92,9 @@ inline void slab_list_push(ClassSlabs& cc, Slab* s, SlabList which) {
   if (head != nullptr) head->prev.store(s);
   head = s;
   s->list.store(which);
+  HAKMEM_ASSERT(which != kOnFullList || s->used_count() > s->unfull_at,
+                "a slab goes onto the full list with more than unfull_at blocks in use");
+  s->slow_at.store(which == kOnFullList ? s->unfull_at : 0);
 }
 
 inline void slab_list_remove(ClassSlabs& cc, Slab* s) {
@@ -108,6 +111,7 @@ inline void slab_list_remove(ClassSlabs& cc, Slab* s) {
   s->prev.store(nullptr);
   s->next.store(nullptr);
   s->list.store(kOnNoList);
+  s->slow_at.store(0);
 }
 
 inline Slab* slab_list_pop(ClassSlabs& cc, SlabList which) {

@@ -1,9 +1,12 @@
 // ChunkRegistry: what hakmem placed at each 2 MiB granule of the address
 // space, answered in O(1) for any pointer.
 //
-// One byte per granule below 2^47: a 64 MiB array reserved with
-// MAP_NORESERVE, so only the pages covering granules hakmem used (plus the
-// shared zero page for lookups of foreign pointers) are ever resident.
+// One byte per granule below 2^47: a 64 MiB array inside the registry
+// object. The registry lives in zero-initialised static storage (.bss), so
+// the array costs address space only: just the pages covering granules
+// hakmem used (plus the shared zero page for lookups of foreign pointers)
+// are ever resident, and a lookup is one load at a fixed offset from the
+// registry, with no table pointer to load or test.
 // An entry is written with a release store after the memory it describes
 // is fully initialised, and read with an acquire load, so a pointer the
 // registry calls hakmem's always leads to an initialised header.
@@ -30,16 +33,15 @@ class ChunkRegistry {
   static constexpr uint64_t kEntries = uint64_t{1} << (kAddressBits - kChunkShift);
   static_assert(kEntries % (512 * kPageSize) == 0, "for_each_marked reads whole batches");
 
-  // Maps the table. Lock-free and idempotent: racing callers each map one,
-  // one publishes with a CAS, the others unmap theirs.
-  bool init() noexcept;
+  // Asks the kernel not to back the table with huge pages (where THP is
+  // "always", one marked granule would otherwise make 2 MiB of the table
+  // resident). Idempotent; the table works without it.
+  void init() noexcept { os::advise_no_huge_pages(storage_, sizeof storage_); }
 
   GranuleKind kind_of(const void* p) const noexcept {
     const uintptr_t a = reinterpret_cast<uintptr_t>(p);
     if ((a >> kAddressBits) != 0) return kGranuleForeign;
-    const Entry* t = table_.load(lockfree::MemoryOrder::acquire);
-    if (t == nullptr) return kGranuleForeign;
-    return GranuleKind(t[a >> kChunkShift].load(lockfree::MemoryOrder::acquire));
+    return GranuleKind(table()[a >> kChunkShift].load(lockfree::MemoryOrder::acquire));
   }
 
   // Marks [p, p + n * kChunkSize) (release).
@@ -51,12 +53,10 @@ class ChunkRegistry {
   // reads those alone (mincore), not the whole 64 MiB. A racy snapshot.
   template <class F>
   void for_each_marked(F&& f) const noexcept {
-    // Relaxed (here and in table_resident_bytes): these walks for
-    // statistics only read entries, which are atomics in a mapping the
-    // kernel zero-fills, and act on nothing they read but residency; an
-    // entry read with relaxed order may be stale, as any snapshot may.
-    const Entry* t = table_.load(lockfree::MemoryOrder::relaxed);
-    if (t == nullptr) return;
+    // Relaxed: this walk for statistics acts on nothing it reads but
+    // residency; an entry read with relaxed order may be stale, as any
+    // snapshot may.
+    const Entry* t = table();
     constexpr uint64_t kPerPage = kPageSize / sizeof(Entry);
     constexpr uint64_t kBatch = 512;  // table pages per mincore call
     unsigned char resident[kBatch];
@@ -75,13 +75,20 @@ class ChunkRegistry {
 
   // Resident bytes of the table itself.
   size_t table_resident_bytes() const noexcept {
-    const Entry* t = table_.load(lockfree::MemoryOrder::relaxed);
-    return t == nullptr ? 0 : os::resident_bytes_in(t, kEntries * sizeof(Entry));
+    return os::resident_bytes_in(storage_, sizeof storage_);
   }
 
  private:
   using Entry = lockfree::DefaultAtomics::Atomic<uint8_t>;
-  lockfree::DefaultAtomics::Atomic<Entry*> table_{nullptr};
+  static_assert(sizeof(Entry) == 1 && alignof(Entry) == 1,
+                "an entry is one byte, whose zero is kGranuleForeign");
+  // The entries, as bytes: zero bytes are valid atomics holding
+  // kGranuleForeign (as in a fresh anonymous mapping), and raw bytes keep
+  // the registry trivially constant-initialised (a constinit array of 2^26
+  // atomics would be built at compile time, one constructor at a time).
+  Entry* table() noexcept { return reinterpret_cast<Entry*>(storage_); }
+  const Entry* table() const noexcept { return reinterpret_cast<const Entry*>(storage_); }
+  alignas(kPageSize) unsigned char storage_[kEntries] = {};
 };
 
 }  // namespace hakmem

@@ -89,13 +89,23 @@ struct alignas(kSlabLineSize) BasicSlab {
   uint32_t area_bytes = 0;
   uint32_t block_size = 0;
   uint32_t size_class = 0;
-  // ceil(2^32 / block_size): for offsets below 2^16,
-  // (offset * reciprocal) >> 32 == offset / block_size, without a divide.
-  uint32_t reciprocal = 0;
+  // ceil(2^64 / block_size): an offset below 2^32 is a multiple of
+  // block_size exactly when (offset * divisibility) mod 2^64 <
+  // divisibility (Lemire, Kaser and Kurz, "Faster remainder by direct
+  // computation", 2019): one multiply, no divide.
+  uint64_t divisibility = 0;
   // A slab on its owner's full list goes back to the partial list only when
   // its used count falls to this (a quarter of its blocks free), so every
   // refill from a partial slab yields a batch of blocks, not one.
   uint32_t unfull_at = 0;
+  // Owner: the used count at which the owner's free takes its slow path:
+  // unfull_at while the slab is on the full list, 0 otherwise (set with
+  // `list`). One compare then covers both "became empty" and "became
+  // unfull". It relies on a full-list slab's used count changing only by
+  // local frees, one at a time: every drain of a full-list slab's remote
+  // frees is followed by an explicit unfull check (refill.cc), and a slab
+  // goes onto the full list only with more than unfull_at blocks in use.
+  Var<uint32_t> slow_at{0};
 
   // --- second cache line: owner fields of the slow paths ---
   alignas(kSlabLineSize) Var<uintptr_t> carve{0};  // next never-used block
@@ -116,7 +126,7 @@ struct alignas(kSlabLineSize) BasicSlab {
     size_class = cls;
     area_bytes = capacity * size;
     block_size = size;
-    reciprocal = uint32_t(((uint64_t{1} << 32) + size - 1) / size);
+    divisibility = ~uint64_t{0} / size + 1;  // ceil(2^64 / size), for every size > 1
     const uint32_t quarter = capacity / kUnfullFraction;
     unfull_at = capacity - (quarter > 0 ? quarter : 1);
   }
@@ -125,8 +135,7 @@ struct alignas(kSlabLineSize) BasicSlab {
   bool is_block_start(const void* p) const {
     const uintptr_t off = reinterpret_cast<uintptr_t>(p) - area_begin;  // wraps below
     if (off >= area_bytes) return false;
-    const uint64_t index = (off * uint64_t{reciprocal}) >> 32;
-    return index * block_size == off;
+    return off * divisibility < divisibility;
   }
 
   uint32_t used_count() const { return used.load(MO::relaxed); }
@@ -176,6 +185,7 @@ struct alignas(kSlabLineSize) BasicSlab {
     prev.store(nullptr);
     next.store(nullptr);
     list.store(kOnNoList);
+    slow_at.store(0);
   }
 
   // Owner: gives up ownership; the caller then sets the slab's bit in the

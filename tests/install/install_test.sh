@@ -68,6 +68,14 @@ soname="$(readelf -d "$lib/libhakmem.so.$MAJOR.$MINOR" | sed -n 's/.*(SONAME).*\
 [ "$soname" = "libhakmem.so.$MAJOR" ] || fail "soname is '$soname', not libhakmem.so.$MAJOR"
 [ -x "$prefix/bin/hakmem-run" ] || fail "bin/hakmem-run is not executable"
 ok "installed files, soname $soname and links"
+# The registry's 64 MiB table is zero-initialised static storage: it must
+# land in .bss (address space), not in the file.
+so_bytes="$(stat -c %s "$lib/libhakmem.so.$MAJOR.$MINOR")"
+if [ "$so_bytes" -lt $((4 << 20)) ]; then
+  ok "libhakmem.so.$MAJOR.$MINOR is $((so_bytes / 1024)) KiB (the registry table is in .bss)"
+else
+  fail "libhakmem.so.$MAJOR.$MINOR is $so_bytes bytes: static tables landed in the file"
+fi
 
 # --- pkg-config -----------------------------------------------------------
 export PKG_CONFIG_PATH="$lib/pkgconfig"

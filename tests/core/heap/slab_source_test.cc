@@ -54,8 +54,8 @@ void expect_chunk_list_sound(unsigned cls) {
     EXPECT_EQ(c->size_class, cls);
     EXPECT_EQ(c->block_size, class_to_size(cls));
     EXPECT_EQ(head.chunks.position(c), n) << "positions must count up from 0";
-    EXPECT_EQ(g_process.registry.kind_of(c), kGranuleChunk);
-    EXPECT_EQ(g_process.registry.kind_of(reinterpret_cast<void*>(base + kChunkSize - 1)), kGranuleChunk);
+    EXPECT_EQ(g_registry.kind_of(c), kGranuleChunk);
+    EXPECT_EQ(g_registry.kind_of(reinterpret_cast<void*>(base + kChunkSize - 1)), kGranuleChunk);
     EXPECT_EQ(c->free_slabs.snapshot() & c->adoptable_slabs.snapshot(), 0u);
     if (c == current) current_found = true;
     ++n;
