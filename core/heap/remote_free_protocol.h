@@ -154,9 +154,11 @@ struct BasicRemoteFree {
     if (s->remote.push_chain(first, last)) notify_owner(s);
   }
 
-  // Posts the pending blocks of one slot and empties it.
+  // Posts the pending blocks of one slot and empties it. Out of line, so
+  // that add's common case (link the block, count it) needs no registers
+  // saved.
   template <class Batch>
-  static void flush_slot(Batch& batch, unsigned i) {
+  [[gnu::noinline]] static void flush_slot(Batch& batch, unsigned i) {
     auto& slot = batch.slots[i];
     if (slot.count != 0) {
       if (slot.slab->remote.push_chain(slot.head, slot.tail)) {
@@ -203,6 +205,26 @@ struct BasicRemoteFree {
     if (slot.count >= Batch::kMaxBatch) flush_slot(batch, i);
   }
 
+  // The common case of free_block, kept small so that a caller can try it
+  // before anything that needs a stack frame: the heap's slot for the
+  // block's class already holds blocks of this slab, has room, and the slab
+  // is owned (not abandoned: then free_block tries adoption). The slab
+  // cannot be free: a block of it is pending in the slot. Adds the block
+  // (tag written) and returns true, or returns false having written
+  // nothing.
+  static bool add_to_open_slot(Heap* heap, Slab* s, Block* b, uintptr_t tag) {
+    auto& batch = heap->remote_batch;
+    using Batch = std::remove_reference_t<decltype(batch)>;
+    auto& slot = batch.slots[Batch::slot_of(s)];
+    if (slot.slab != s || slot.count + 1 >= Batch::kMaxBatch) return false;
+    if (s->state.load(MO::relaxed) != kSlabOwned) return false;
+    b->free_tag.store(tag);
+    b->next.store(slot.head);
+    slot.head = b;
+    ++slot.count;
+    return true;
+  }
+
   // A free of block b of slab s (a block start, not already free by its
   // tag) by a thread whose heap (`heap`, null if the thread has none) does
   // not own s. `adopt(s)` tries to adopt the abandoned slab for `heap` and
@@ -215,9 +237,14 @@ struct BasicRemoteFree {
   // attempt; the push is correct in every state but free.
   template <class Adopt>
   static RemoteFreeOutcome free_block(Heap* heap, Slab* s, Block* b, uintptr_t tag, Adopt&& adopt) {
+    if (heap != nullptr && add_to_open_slot(heap, s, b, tag)) return RemoteFreeOutcome::kBatched;
     const uint8_t state = s->state.load(MO::relaxed);
     if (state == kSlabFree) return RemoteFreeOutcome::kFreeOfUnusedSlab;
     b->free_tag.store(tag);
+    if (heap != nullptr && state == kSlabOwned && heap->remote_batch.enabled) {
+      add(heap->remote_batch, s, b);  // the common case
+      return RemoteFreeOutcome::kBatched;
+    }
     if (heap == nullptr) {
       post(s, b, b);
       return RemoteFreeOutcome::kPosted;
