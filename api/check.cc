@@ -15,6 +15,7 @@
 // threads are quiescent for the strongest check. Never allocates.
 #include "api/hakmem.h"
 #include "core/alloc/process.h"
+#include "core/heap/remote_free.h"
 #include "platform/os.h"
 
 namespace hakmem {
@@ -158,6 +159,7 @@ extern "C" size_t hak_check(void) {
   if (!g_process.ready()) return 0;
   Checker checker;
   ThreadHeap* me = t_heap;
+  if (me != nullptr) flush_remote_frees(me);  // the caller's pending frees are not "lost"
   for (unsigned cls = 0; cls < kNumClasses; ++cls) checker.check_class(cls, me);
   if (me != nullptr) checker.check_heap(me);
   return checker.problems;

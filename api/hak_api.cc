@@ -146,6 +146,7 @@ int hak_posix_memalign(void** out, size_t alignment, size_t size) {
 size_t hak_collect(void) {
   ThreadHeap* heap = this_thread_heap();
   if (heap == nullptr) return 0;
+  flush_remote_frees(heap);  // this thread's pending frees reach their slabs first
   size_t released = 0;
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     released += g_process.slabs.collect_abandoned(heap, cls);

@@ -10,6 +10,7 @@
 #include "api/hakmem.h"
 #include "api/json_writer.h"
 #include "core/alloc/process.h"
+#include "core/heap/remote_free.h"
 #include "platform/os.h"
 #include "platform/version.h"
 
@@ -44,6 +45,10 @@ uint64_t hakmem_resident_bytes() {
 }
 
 int fill_stats(struct hak_stats* out) {
+  // The caller's own pending remote frees reach their slabs' remote lists,
+  // so that its view of live blocks does not include them. Other threads'
+  // pending frees still count as live until those threads flush.
+  if (t_heap != nullptr) flush_remote_frees(t_heap);
   memset(out, 0, sizeof(*out));
   out->version = HAK_STATS_VERSION;
   out->num_classes = kNumClasses;

@@ -48,7 +48,19 @@ struct NotifyQueueOrders {
   static constexpr MemoryOrder claim = MemoryOrder::acq_rel;
   static constexpr MemoryOrder clear = MemoryOrder::acq_rel;
   // unclaim() publishes the claimer's acquisition of the consumer's last
-  // read of the link to the next claimer.
+  // read of the link to the next claimer: a claimer whose exchange reads
+  // this store then links the node with that read ordered before its link
+  // store. Relacy cannot show this order is needed: it follows C++11
+  // release sequences, in which a store by the thread that did a release
+  // RMW (here the claim) continues that RMW's release sequence, so a
+  // relaxed unclaim is covered by the claim's release (a model of exactly
+  // drain / claim+unclaim / claim+link found no race with it relaxed in
+  // 1,000,000 executions). C++20, which hakmem is built as, dropped that
+  // rule: under it a relaxed unclaim leaves the next claimer's link store
+  // unordered with the consumer's read, so the release stays. ThreadSanitizer
+  // does report that race: with this order relaxed,
+  // tests/core/alloc:tsan_stress_test fails under --config=tsan (its
+  // heapless frees into abandoned slabs claim and unclaim).
   static constexpr MemoryOrder unclaim = MemoryOrder::release;
 };
 

@@ -1,12 +1,14 @@
 // Relacy model of remote-free notices on the shipped lockfree::NotifyQueue,
 // combined with the shipped lockfree::RemoteFreeList the notices are about.
 //
-// Nodes stand for slabs: each has a remote list of freed blocks and the
-// notify_next / notify_queued members NotifyQueue links it with. Three
-// producer threads free blocks into the nodes as core/heap/remote_free.cc's free_remote
-// does: push the block onto the node's remote list and, if the push found
-// the list empty, try_claim() the node and push_claimed() it onto the
-// consumer's queue (one producer uses the one-call notify() instead). The
+// A model of the two primitives through their own API; the allocator's use
+// of them (BasicRemoteFree's post and notify_owner, with the slab's owner
+// field) is remote_free_protocol_model's subject, which calls the shipped
+// templates. Here nodes have a remote list of blocks and the notify_next /
+// notify_queued members NotifyQueue links them with. Three producer threads
+// push blocks onto the nodes' lists and, if a push found the list empty,
+// try_claim() the node and push_claimed() it onto the consumer's queue (one
+// producer uses the one-call notify() instead). The
 // consumer (the nodes' owner) repeatedly drain()s the queue and, for each
 // node visited, takes the node's whole remote list. It also takes node 0's
 // list without a notice, as the owner's refill of its current slab does, so
@@ -159,7 +161,7 @@ struct NotifyModel : rl::test_suite<NotifyModel<P, Orders, S>, S::kProducers + 1
     for (unsigned id = 0; id < kBlocks; ++id) blocks[id].id = id;
   }
 
-  // free_remote: push, and notify the owner if the list was empty.
+  // A push, and a notice if the list was empty.
   void free_block(unsigned producer, unsigned id) {
     B* b = &blocks[id];
     N* node = &nodes[kFrees[id].node];

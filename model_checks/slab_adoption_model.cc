@@ -1,21 +1,24 @@
 // Relacy model of slab abandonment and adoption (invariants I2, I3) on the
 // shipped slab descriptor, BasicSlab<RelacyAtomics, FakeHeap> (core/meta/slab.h),
-// with a lockfree::SlabBitmap standing for its chunk's adoptable bitmap.
+// with a lockfree::SlabBitmap standing for its chunk's adoptable bitmap, and
+// the shipped protocol templates of core/heap/remote_free_protocol.h:
+// adopt_slab (what SlabSource::try_adopt and collect_abandoned do),
+// abandon_slab (SlabSource::abandon) and BasicRemoteFree::free_block
+// (free_remote's protocol). FakeHeap has the members those templates use.
 //
 // The slab starts owned by thread A with every block live. Concurrently:
 //  - thread A frees two blocks locally, then exits as thread_exit does
 //    (abandon_or_release): drains the slab's remote list and, blocks still
-//    being live, abandons the slab: give_up_ownership(kSlabAbandoned), then
-//    releases its adoptable bit;
-//  - thread B frees two blocks as core/heap/remote_free.cc's free_remote does: a free
-//    into a slab B owns is local; otherwise B reads the slab's state and, if
-//    it is abandoned, tries to adopt it (claim the adoptable bit,
-//    take_ownership, drain_remote -- SlabSource::try_adopt) and
-//    frees locally on success; else it pushes the block onto the slab's
-//    remote list;
-//  - thread C tries (up to 5 times) to adopt the slab as SlabSource::acquire does
-//    (SlabSource::try_adopt); once it owns it, it frees a block locally and exits,
-//    abandoning the slab again (so B may adopt it after C).
+//    being live, abandons the slab (abandon_slab);
+//  - thread B frees two blocks: a free into a slab B owns is local (the
+//    owner check of small_free); otherwise BasicRemoteFree::free_block, which
+//    reads the slab's state and, if it is abandoned, tries to adopt it
+//    (adopt_slab) -- B then frees locally -- or else pushes the block onto
+//    the slab's remote list and notifies the owner (B's heap does not batch
+//    here; the batch is remote_free_protocol_model's subject);
+//  - thread C tries (up to 5 times) to adopt the slab (adopt_slab, as
+//    SlabSource::acquire's try_adopt); once it owns it, it frees a block
+//    locally and exits, abandoning the slab again (so B may adopt it after C).
 //
 // Checked:
 //  - I2, one owner at a time: each owner increments a relaxed owner count
@@ -42,6 +45,7 @@
 //    neither owned nor adoptable).
 #include <cstdint>
 
+#include "core/heap/remote_free_protocol.h"
 #include "core/meta/slab.h"
 #include "lockfree/memory_order.h"
 #include "lockfree/slab_bitmap.h"
@@ -71,21 +75,28 @@ constexpr unsigned kFreedByB[] = {2, 3};
 constexpr unsigned kFreedByC = 4;
 constexpr unsigned kCAdoptAttempts = 5;
 
-// Stands for ThreadHeap: the slab only stores and compares its address.
+// Stands for ThreadHeap: the slab stores and compares its address, the
+// protocol uses its notice queue and batch.
+template <class P>
 struct FakeHeap {
+  using Slab = BasicSlab<P, FakeHeap>;
   unsigned thread = 0;
+  lockfree::NotifyQueue<Slab, P> remote_notices;
+  BasicRemoteBatch<Slab, 1> remote_batch;
+  FakeHeap() { remote_batch.reset(false); }
 };
 
 constexpr uintptr_t tag_of(unsigned id) { return 0x7a600000u + id; }
 
 template <class P, class BitmapOrders>
 struct AdoptionModel : rl::test_suite<AdoptionModel<P, BitmapOrders>, kThreads> {
-  using Slab = BasicSlab<P, FakeHeap>;
+  using Heap = FakeHeap<P>;
+  using Slab = typename Heap::Slab;
   using Block = typename Slab::Block;
 
   Slab slab;
   SlabBitmap<P, uint32_t, BitmapOrders> adoptable{0};
-  FakeHeap heaps[kThreads + 1];
+  Heap heaps[kThreads + 1];
   Block blocks[kBlocks];
 
   // Checker state. The owner count is a relaxed atomic (it must not add
@@ -132,12 +143,10 @@ struct AdoptionModel : rl::test_suite<AdoptionModel<P, BitmapOrders>, kThreads> 
     slab.list.store(kOnNoList);
   }
 
-  // SlabSource::try_adopt (core/heap/slab_source.cc): claim, own, drain.
+  // adopt_slab (claim, take_ownership, drain), as SlabSource::try_adopt.
   bool try_adopt(unsigned t) {
-    if (!adoptable.claim(kSlabIndex)) return false;
-    slab.take_ownership(&heaps[t]);
+    if (!adopt_slab(adoptable, kSlabIndex, &slab, &heaps[t])) return false;
     become_owner(t);
-    slab.drain_remote();
     return true;
   }
 
@@ -148,13 +157,13 @@ struct AdoptionModel : rl::test_suite<AdoptionModel<P, BitmapOrders>, kThreads> 
     list_remove();
     slab.drain_remote();
     RL_ASSERT(slab.used_count() > 0);  // a block stays live: never released
-    slab.give_up_ownership(kSlabAbandoned);
     stop_owning(t);
-    const bool was_clear = adoptable.release(kSlabIndex);
+    const bool was_clear = abandon_slab(adoptable, kSlabIndex, &slab);
     RL_ASSERT(was_clear);
   }
 
-  // small_free (core/alloc/fast_path.h) / free_remote (core/heap/remote_free.cc).
+  // small_free's owner check (core/alloc/fast_path.h), then
+  // BasicRemoteFree::free_block as free_remote calls it.
   void free_block(unsigned t, unsigned id) {
     Block* b = &blocks[id];
     freed[id] = true;
@@ -163,14 +172,13 @@ struct AdoptionModel : rl::test_suite<AdoptionModel<P, BitmapOrders>, kThreads> 
       slab.push_local(b, tag_of(id));
       return;
     }
-    const uint8_t state = slab.state.load(MemoryOrder::relaxed);
-    RL_ASSERT(state != kSlabFree);
-    if (state == kSlabAbandoned && try_adopt(t)) {
+    const RemoteFreeOutcome r = BasicRemoteFree<Slab, Heap>::free_block(
+        &heaps[t], &slab, b, tag_of(id), [this, t](Slab*) { return try_adopt(t); });
+    RL_ASSERT(r != RemoteFreeOutcome::kFreeOfUnusedSlab);
+    if (r == RemoteFreeOutcome::kAdopted) {
       slab.push_local(b, tag_of(id));
       list_push(kOnPartialList);
-      return;
     }
-    slab.push_remote(b, tag_of(id));
   }
 
   void thread(unsigned t) {

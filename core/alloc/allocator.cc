@@ -31,6 +31,16 @@ void* allocate_slow(size_t size, bool zero) noexcept {
   return g_process.large.alloc(size, 0, zero);
 }
 
+// A thread that only ever frees (a consumer of blocks other threads
+// allocated) gets a heap on its first such free, so that its remote frees
+// are batched like anyone else's. After its heap is gone (a free from a TLS
+// destructor that runs after thread_exit) it has none and frees directly.
+void free_not_owned(SlabSource& source, ThreadHeap* heap, Slab* s, FreeBlock* b, uintptr_t tag,
+                    const char* function) noexcept {
+  if (heap == nullptr && !t_heap_retired) heap = this_thread_heap();
+  free_remote(source, heap, s, b, tag, function);
+}
+
 unsigned aligned_small_class(size_t size, size_t alignment) noexcept {
   // Power-of-two classes from a page-aligned slab start are aligned to
   // min(block size, page size); every power of two up to 32 KiB is a class.

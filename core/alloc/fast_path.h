@@ -20,6 +20,11 @@ namespace hakmem {
 
 void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept;
 void local_free_slow(ThreadHeap* heap, Slab* s) noexcept;
+// free of a block whose slab `heap` (t_heap, maybe null) does not own. The
+// same parameters as free_remote, so the fast path's register use is that
+// of a direct call to it.
+void free_not_owned(SlabSource& source, ThreadHeap* heap, Slab* s, FreeBlock* b, uintptr_t tag,
+                    const char* function) noexcept;
 
 // Takes the first block of a non-empty heap list.
 HAKMEM_ALWAYS_INLINE void* pop_hot(HotClass& hot) noexcept {
@@ -49,7 +54,7 @@ HAKMEM_ALWAYS_INLINE void small_free(Slab* s, FreeBlock* b, const char* function
     if (HAKMEM_UNLIKELY(s->push_local(b, tag) == s->slow_at.load())) local_free_slow(heap, s);
     return;
   }
-  free_remote(g_process.slabs, heap, s, b, tag, function);
+  free_not_owned(g_process.slabs, heap, s, b, tag, function);
 }
 
 }  // namespace hakmem

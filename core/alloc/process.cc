@@ -4,6 +4,7 @@
 #include "core/alloc/process.h"
 
 #include "core/alloc/refill.h"
+#include "core/heap/remote_free.h"
 #include "platform/assert.h"
 #include "platform/os.h"
 
@@ -15,6 +16,7 @@ constinit Process g_process;
 constinit ChunkRegistry g_registry;
 
 __thread ThreadHeap* t_heap __attribute__((tls_model("initial-exec"))) = nullptr;
+__thread bool t_heap_retired __attribute__((tls_model("initial-exec"))) = false;
 
 namespace {
 
@@ -33,6 +35,11 @@ void abandon_or_release(Slab* s) noexcept {
 void thread_exit(void* arg) noexcept {
   auto* heap = static_cast<ThreadHeap*>(arg);
   t_heap = nullptr;  // an allocation from a later destructor makes a new heap
+  t_heap_retired = true;
+  // Pending remote frees first: they count as live blocks of other threads'
+  // slabs (or of our own, which we are about to drain and abandon).
+  flush_remote_frees(heap);
+  heap->remote_batch.enabled = false;
   heap->remote_notices.drain([](Slab*) {});  // every owned slab is drained below
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     ClassSlabs& cc = heap->slabs[cls];
@@ -102,6 +109,7 @@ ThreadHeap* this_thread_heap() noexcept {
   if (!ensure_initialized()) return nullptr;
   ThreadHeap* heap = g_process.heaps.acquire();
   if (heap == nullptr) return nullptr;
+  heap->remote_batch.enabled = !t_heap_retired;
   t_heap = heap;
   pthread_setspecific(g_process.thread_key, heap);
   g_process.threads_started.fetch_add(1, MemoryOrder::relaxed);

@@ -67,6 +67,12 @@ HAKMEM_ALWAYS_INLINE bool ensure_initialized() noexcept {
 // allocation, and again from its exit on.
 extern __thread ThreadHeap* t_heap __attribute__((tls_model("initial-exec")));
 
+// Set when the thread's heap has gone through thread_exit: from then on a
+// free never creates a heap, and a heap made by a later allocation (from
+// another TLS destructor) does not batch remote frees, since nothing may
+// flush it.
+extern __thread bool t_heap_retired __attribute__((tls_model("initial-exec")));
+
 // The calling thread's heap, creating it if needed; null if out of memory.
 ThreadHeap* this_thread_heap() noexcept;
 

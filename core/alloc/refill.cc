@@ -96,8 +96,8 @@ void unfull(ThreadHeap* heap, Slab* s) noexcept {
 // have changed hands since it was queued; only our own full ones matter
 // (the current and partial ones are drained when they are used).
 void take_remote_notices(ThreadHeap* heap) noexcept {
-  heap->remote_notices.drain([heap](Slab* s) {
-    if (s->owner.load(MemoryOrder::relaxed) != heap || s->list.load() != kOnFullList) return;
+  drain_notices(heap, [heap](Slab* s) {
+    if (s->list.load() != kOnFullList) return;
     if (s->drain_remote() > 0) unfull(heap, s);
   });
 }
@@ -139,6 +139,9 @@ bool take_free_blocks(Slab* s, HotClass& hot) noexcept {
 // The current slab's list is empty: take what other threads freed into it,
 // carve more of it, or move on to another slab.
 void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept {
+  // Bounds how long this thread's remote frees wait in its batch, and makes
+  // sure it never adopts (next_slab) a slab it holds pending blocks of.
+  flush_remote_frees(heap);
   ClassSlabs& cc = heap->slabs[cls];
   HotClass& hot = heap->hot[cls];
   cc.used = true;

@@ -20,6 +20,7 @@ void init_heap(ThreadHeap* h, HeapPage* page, unsigned slot) {
   }
   for (ClassSlabs& c : h->slabs) c = ClassSlabs{nullptr, nullptr, 0, false};
   for (auto& c : h->remote_frees) c.store(0, lockfree::MemoryOrder::relaxed);
+  h->remote_batch.reset(true);
   h->pool_page = page;
   h->pool_page_slot = slot;
 }

@@ -2,6 +2,7 @@
 
 #include <new>
 
+#include "core/heap/remote_free_protocol.h"
 #include "platform/assert.h"
 #include "platform/os.h"
 
@@ -99,12 +100,13 @@ bool has_blocks(Slab* s) { return s->free.load() != nullptr || s->carve.load() <
 }  // namespace
 
 Slab* SlabSource::try_adopt(ThreadHeap* heap, Chunk* c, unsigned i) noexcept {
-  if (!c->adoptable_slabs.claim(i)) return nullptr;  // acquire: the old owner's writes
+  Slab* s = &c->slabs[i];
+  // Claim (acquire: the old owner's writes), take_ownership, drain.
+  if (!adopt_slab(c->adoptable_slabs, i, s, heap)) return nullptr;
   ClassHead& head = heads_[c->size_class];
   head.adoptable_slabs.fetch_sub(1, MemoryOrder::relaxed);
   head.adoptions.fetch_add(1, MemoryOrder::relaxed);
-  Slab* s = own(heap, c, i);
-  s->drain_remote();
+  head.slabs_owned.fetch_add(1, MemoryOrder::relaxed);
   return s;
 }
 
@@ -184,10 +186,12 @@ void SlabSource::abandon(Slab* s) noexcept {
   HAKMEM_ASSERT(s->used_count() != 0 && s->used_count() <= slab_capacity(s),
                 "an abandoned slab has live blocks, at most its capacity");
   HAKMEM_ASSERT(s->list.load() == kOnNoList, "an abandoned slab is on no heap list");
-  s->give_up_ownership(kSlabAbandoned);
   head.slabs_owned.fetch_sub(1, MemoryOrder::relaxed);
   head.adoptable_slabs.fetch_add(1, MemoryOrder::relaxed);
-  c->adoptable_slabs.release(index_of_slab(c, s));  // release: publishes the owner's fields
+  // give_up_ownership, then the release RMW that publishes the owner's fields.
+  const bool set = abandon_slab(c->adoptable_slabs, index_of_slab(c, s), s);
+  HAKMEM_ASSERT(set, "an abandoned slab's adoptable bit was clear");
+  (void)set;
 }
 
 unsigned SlabSource::collect_abandoned(ThreadHeap* heap, unsigned cls) noexcept {
@@ -199,10 +203,10 @@ unsigned SlabSource::collect_abandoned(ThreadHeap* heap, unsigned cls) noexcept 
     while (bits != 0) {
       const unsigned i = unsigned(__builtin_ctz(bits));
       bits &= bits - 1;
-      if (!c->adoptable_slabs.claim(i)) continue;
+      Slab* s = &c->slabs[i];
+      if (!adopt_slab(c->adoptable_slabs, i, s, heap)) continue;
       head.adoptable_slabs.fetch_sub(1, MemoryOrder::relaxed);
-      Slab* s = own(heap, c, i);
-      s->drain_remote();
+      head.slabs_owned.fetch_add(1, MemoryOrder::relaxed);
       if (s->used_count() == 0) {
         release(s);
         ++released;

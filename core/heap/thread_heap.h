@@ -13,11 +13,13 @@
 
 #include <cstdint>
 
+#include "core/heap/remote_free_protocol.h"
 #include "core/meta/chunk.h"
 #include "core/meta/size_classes.h"
 #include "lockfree/default_atomics.h"
 #include "lockfree/notify_queue.h"
 #include "platform/assert.h"
+#include "platform/machine.h"
 
 namespace hakmem {
 
@@ -53,8 +55,15 @@ struct ThreadHeap {
 
   // Slabs of this heap that received remote frees: a remote freer whose push
   // found a slab's remote list empty queues the slab here, and the owner
-  // drains those slabs when it refills.
-  lockfree::NotifyQueue<Slab> remote_notices;
+  // drains those slabs when it refills. Other threads write it: it has a
+  // cache line of its own, apart from the owner's fields around it.
+  alignas(kCacheLine) lockfree::NotifyQueue<Slab> remote_notices;
+
+  // Blocks this thread freed into other threads' slabs and has not yet
+  // pushed onto their remote lists, one slot per class (see
+  // core/heap/remote_free_protocol.h for when they are flushed and why
+  // they are safe). Touched by this heap's thread only.
+  alignas(kCacheLine) BasicRemoteBatch<Slab, kNumClasses> remote_batch;
 
   // Statistics, written by the owner with relaxed load+store (no RMW) and
   // read by hak_get_stats from any thread.

@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "lockfree/default_atomics.h"
+#include "lockfree/memory_order.h"
 #include "lockfree/remote_free_list.h"
 
 namespace hakmem {
@@ -60,7 +61,23 @@ inline constexpr uint32_t kUnfullFraction = 4;
 // that the model checks can instantiate it).
 inline constexpr size_t kSlabLineSize = 64;
 
-template <class P, class Heap>
+// Memory orders of the slab descriptor; a parameter only so the model
+// checks can show a weakened slab is caught.
+struct DefaultSlabOrders {
+  // take_ownership's exchange on `owner`. Acquire: a remote freer that read
+  // no owner confirms it with a release CAS on `owner`
+  // (remote_free_protocol.h, notify_owner); if that CAS comes first in
+  // `owner`'s modification order, this exchange reads it, and the freer's
+  // push happens before the drain that follows the exchange. Nothing needs
+  // its release half: a freer that reads this owner (by its relaxed load or
+  // its failed CAS) only pushes the slab onto the owner's notice queue,
+  // which is lock-free and lives in a heap that is never unmapped.
+  static constexpr lockfree::MemoryOrder take = lockfree::MemoryOrder::acquire;
+  // The remote list's orders (lockfree/remote_free_list.h).
+  using Remote = lockfree::RemoteFreeListOrders;
+};
+
+template <class P, class Heap, class Orders = DefaultSlabOrders>
 struct alignas(kSlabLineSize) BasicSlab {
   using Block = BasicFreeBlock<P>;
   template <class T>
@@ -75,7 +92,8 @@ struct alignas(kSlabLineSize) BasicSlab {
   // against the reader's own heap, and a thread always sees its own latest
   // write, so a stale value can never make a non-owner think it owns the
   // slab); read by every free to choose the local or the remote path, and
-  // confirmed by a remote freer's RMW when it reads null (remote_free.cc).
+  // confirmed by a remote freer's RMW when it reads null
+  // (core/heap/remote_free_protocol.h).
   Atomic<Heap*> owner{nullptr};
   // Blocks handed out and not yet back on `free`. Only the owner changes it
   // (plain load + store, no RMW); statistics read it relaxed.
@@ -115,7 +133,7 @@ struct alignas(kSlabLineSize) BasicSlab {
 
   // --- third cache line, written by remote freers: their pushes do not
   // bounce the owner's lines ---
-  alignas(kSlabLineSize) lockfree::RemoteFreeList<Block, P> remote;
+  alignas(kSlabLineSize) lockfree::RemoteFreeList<Block, P, typename Orders::Remote> remote;
   // Links the slab into its owner's NotifyQueue ("I received remote frees")
   // at most once at a time; see lockfree/notify_queue.h.
   Var<BasicSlab*> notify_next{nullptr};
@@ -177,11 +195,12 @@ struct alignas(kSlabLineSize) BasicSlab {
   // was the acquire that makes the previous owner's writes visible).
   void take_ownership(Heap* heap) {
     state.store(kSlabOwned, MO::relaxed);
-    // An RMW (acq_rel), not a store: a remote freer that finds no owner
-    // confirms it with an RMW on `owner` too (see free_remote), so either it
-    // sees this owner and notifies it, or this owner's drain that follows
-    // sees the freer's block.
-    owner.exchange(heap, MO::acq_rel);
+    // An RMW, not a store: a remote freer that finds no owner confirms it
+    // with an RMW on `owner` too (remote_free_protocol.h, notify_owner), so
+    // either it sees this owner and notifies it, or this owner's drain that
+    // follows sees the freer's block (Orders::take says why acquire).
+    // Linearization point of the change of owner for remote freers.
+    owner.exchange(heap, Orders::take);
     prev.store(nullptr);
     next.store(nullptr);
     list.store(kOnNoList);

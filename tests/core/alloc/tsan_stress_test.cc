@@ -13,6 +13,8 @@
 // Sizes scale down under the sanitizers (see kScale) so the suite stays fast.
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <barrier>
@@ -516,6 +518,137 @@ TEST_F(StressTest, LargeBlocksAcrossThreads) {
   }
   for (auto& th : threads) th.join();
   ExpectBooksBalanced(kThreads);
+}
+
+// 6. Batched remote frees: every thread frees blocks of every other thread,
+// a few size classes so that batches (one slot per class in the freeing
+// heap) fill, flush on a change of slab and flush when full. Two threads
+// only ever free (they get a heap on their first free and batch too).
+// Allocating threads stop right after their last frees, so they exit with
+// blocks pending in their batches; those must reach their slabs at exit.
+TEST_F(StressTest, BatchedRemoteFreesAmongManyThreads) {
+  constexpr unsigned kAllocators = 6, kFreeOnly = 2, kThreads = kAllocators + kFreeOnly;
+  constexpr size_t kSizes[] = {32, 64, 200, 1000};
+  const unsigned ops = 20000 * kScale;
+  Mailboxes boxes(kThreads);
+  std::barrier start(kThreads), sync(kThreads);
+  std::atomic<unsigned> allocators_done{0};
+  const Totals before = totals();
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Rng r(500 + t);
+      auto take = [&](void* p) { tagged_free(r, p); };
+      start.arrive_and_wait();  // all at once, so that mailboxes have readers
+      if (t < kAllocators) {
+        for (unsigned i = 0; i < ops; ++i) {
+          const size_t n = kSizes[r.below(4)] - 8 * r.below(2);
+          void* p = hak_malloc(n);
+          if (p == nullptr) {
+            g_bad.fetch_add(1);
+            continue;
+          }
+          fill(p, n, g_next_id.fetch_add(1, std::memory_order_relaxed));
+          g_allocs.fetch_add(1, std::memory_order_relaxed);
+          unsigned to = unsigned(r.below(kThreads));
+          if (to == t) to = (to + 1) % kThreads;
+          if (!boxes.send(to, r, p)) tagged_free(r, p);
+          if ((i & 31) == 0) boxes.drain(t, take);
+        }
+        allocators_done.fetch_add(1, std::memory_order_release);
+      } else {
+        while (allocators_done.load(std::memory_order_acquire) < kAllocators) {
+          boxes.drain(t, take);
+          std::this_thread::yield();
+        }
+      }
+      sync.arrive_and_wait();  // nobody sends any more
+      boxes.drain(t, take);    // remote frees, mostly batched; then exit
+    });
+  }
+  for (auto& th : threads) th.join();
+  ExpectBooksBalanced(kThreads);
+  const Totals after = totals();
+  // How many frees were remote depends on scheduling (a full mailbox makes
+  // the sender free the block itself); some must have been.
+  printf("[reliability] BatchedRemoteFreesAmongManyThreads: %llu remote frees\n",
+         (unsigned long long)(after.remote_frees - before.remote_frees));
+  EXPECT_GT(after.remote_frees - before.remote_frees, 0u) << "no free was remote";
+}
+
+// 7. A thread that only frees exits with frees pending in its batch: they
+// reach the owner, which is still running and reuses the memory instead of
+// taking new slabs.
+TEST_F(StressTest, OwnerReusesBlocksAThreadFreedBeforeExiting) {
+  constexpr size_t kSize = 96;
+  constexpr unsigned kBlocks = 4000;  // ~6 slabs
+  const unsigned rounds = 20 * kScale;
+  std::atomic<unsigned> round_freed{0};
+  std::vector<void*> blocks(kBlocks);
+  uint64_t first_slabs = 0, max_slabs = 0;
+  std::thread owner([&] {
+    Rng r(7);
+    for (unsigned round = 0; round < rounds; ++round) {
+      for (void*& p : blocks) {
+        p = hak_malloc(kSize);
+        if (p == nullptr) {
+          g_bad.fetch_add(1);
+          continue;
+        }
+        fill(p, kSize, g_next_id.fetch_add(1, std::memory_order_relaxed));
+        g_allocs.fetch_add(1, std::memory_order_relaxed);
+      }
+      const uint64_t slabs = hakmem_test::class_stats(kSize).slabs_in_use;
+      if (round == 0) first_slabs = slabs;
+      max_slabs = std::max(max_slabs, slabs);
+      // A fresh thread frees every block (its first free gives it a heap)
+      // and exits: its last batch of each class is flushed at its exit.
+      std::thread([&] {
+        Rng fr(1000 + round);
+        for (void* p : blocks) tagged_free(fr, p);
+      }).join();
+      round_freed.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  owner.join();
+  EXPECT_EQ(round_freed.load(), rounds);
+  EXPECT_LE(max_slabs, first_slabs + 2) << "remotely freed blocks were not reused";
+  ExpectBooksBalanced(2 * rounds + 1);
+}
+
+// 8. A free from a thread's TLS teardown after its heap is gone (a pthread
+// key destructor that runs after hakmem's): no heap, no batch, the block
+// goes straight to its slab's remote list. The block's owner has exited, so
+// hak_collect must find the block there.
+pthread_key_t g_late_key;
+
+TEST_F(StressTest, FreeAfterThreadExitGoesStraightToTheSlab) {
+  hak_free(hak_malloc(16));  // hakmem initialised, so its key comes first
+  ASSERT_EQ(pthread_key_create(&g_late_key,
+                               [](void* p) {
+                                 Rng r(3);
+                                 tagged_free(r, p);
+                               }),
+            0);
+  const unsigned threads = 16 * kScale;
+  const Totals before = totals();
+  for (unsigned t = 0; t < threads; ++t) {
+    void* block = nullptr;
+    std::thread([&] {  // the owner: allocates, exits (abandons the slab)
+      block = hak_malloc(144);
+      ASSERT_NE(block, nullptr);
+      fill(block, 144, g_next_id.fetch_add(1, std::memory_order_relaxed));
+      g_allocs.fetch_add(1, std::memory_order_relaxed);
+    }).join();
+    std::thread([&] {
+      hak_free(hak_malloc(144));  // this thread has a heap
+      pthread_setspecific(g_late_key, block);
+    }).join();
+  }
+  pthread_key_delete(g_late_key);
+  EXPECT_EQ(g_frees.load(), threads);
+  EXPECT_GE(totals().remote_frees - before.remote_frees, threads);
+  ExpectBooksBalanced(2 * threads);
 }
 
 }  // namespace
