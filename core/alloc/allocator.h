@@ -41,8 +41,8 @@ HAKMEM_ALWAYS_INLINE void* allocate_or(size_t size) noexcept(noexcept(Miss(size)
 // A block aligned to `alignment`, a power of two above kMinAlign.
 void* allocate_aligned(size_t alignment, size_t size) noexcept;
 
-// Class used for an aligned small request, or kNumClasses if the request
-// must go to the large path.
+// Class used for an aligned small or medium request, or kNumClasses if the
+// request must go to the large path.
 unsigned aligned_small_class(size_t size, size_t alignment) noexcept;
 
 HAKMEM_ALWAYS_INLINE Pointer classify(const void* p) noexcept { return classify(g_process.registry, p); }

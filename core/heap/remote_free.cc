@@ -21,7 +21,7 @@ void free_remote(SlabSource& source, ThreadHeap* heap, Slab* s, FreeBlock* b, ui
   // adoptable bitmap, the same price as a remote push), so this and later
   // frees into it are local, as a successor thread's frees usually are.
   if (state == kSlabAbandoned && heap != nullptr) {
-    if (source.try_adopt(heap, c, slab_index_of(b)) == s) {
+    if (source.try_adopt(heap, c, index_of_slab(c, s)) == s) {
       const uint32_t used = s->push_local(b, tag);
       if (used == 0) {
         source.release(s);

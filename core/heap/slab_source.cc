@@ -16,7 +16,7 @@ void SlabSource::prepare_fresh(Slab* s) noexcept {
   s->carve.store(s->area_begin);
   s->carve_end.store(s->area_begin + s->area_bytes);
   s->set_used(0);
-  if (s->dirty.load()) dirty_bytes_.fetch_sub(kSlabSize, MemoryOrder::relaxed);
+  if (s->dirty.load()) dirty_bytes_.fetch_sub(run_bytes(chunk_of_slab(s)), MemoryOrder::relaxed);
   s->dirty.store(1);
 }
 
@@ -30,9 +30,45 @@ Slab* SlabSource::own(ThreadHeap* heap, Chunk* c, unsigned i) noexcept {
   return s;
 }
 
+namespace {
+
+// A descriptor of a slab that is not a run head (or heads a run too small
+// for one block): no area, so no pointer is a block start of it.
+void set_no_blocks(Slab* s, uintptr_t begin, uint32_t size, unsigned cls) {
+  s->area_begin = begin;
+  s->area_bytes = 0;
+  s->block_size = size;
+  s->size_class = cls;
+  s->reciprocal = uint32_t(((uint64_t{1} << 32) + size - 1) / size);
+  s->unfull_at = 0;
+}
+
+}  // namespace
+
+// The first run head of a chunk with blocks: run 0, unless the header
+// leaves it less than one block.
+unsigned first_run(const Chunk* c) noexcept { return slab_capacity(c, 0) > 0 ? 0 : c->run_slabs; }
+
+// The free-bitmap bits of every run of the chunk that holds blocks.
+uint32_t all_run_bits(const Chunk* c) noexcept {
+  uint32_t bits = 0;
+  for (unsigned i = first_run(c); i + c->run_slabs <= kSlabsPerChunk; i += c->run_slabs) {
+    bits |= run_mask(c, i);
+  }
+  return bits;
+}
+
+// Runs with blocks per chunk of class cls (slabs for a small class).
+unsigned SlabSource::usable_runs(unsigned cls) noexcept {
+  const unsigned k = class_run_slabs(cls);
+  const size_t run0 = k * kSlabSize - kChunkHeaderSize;
+  return runs_per_chunk(k) - (run0 >= class_to_size(cls) ? 0 : 1);
+}
+
 // Maps and initialises a chunk of `cls`; the caller publishes it with
-// link_chunk(). Slabs whose bits are set in `free_bits` start free.
-Chunk* SlabSource::new_chunk(unsigned cls, uint32_t free_bits) noexcept {
+// link_chunk(). Every run starts free, except the first if `keep_first`
+// (the caller then owns it: first_run(c)).
+Chunk* SlabSource::new_chunk(unsigned cls, bool keep_first) noexcept {
   void* mem = os::map_aligned(kChunkSize, kChunkSize);
   if (mem == nullptr) return nullptr;
   mapped_bytes_.fetch_add(kChunkSize, MemoryOrder::relaxed);
@@ -41,9 +77,16 @@ Chunk* SlabSource::new_chunk(unsigned cls, uint32_t free_bits) noexcept {
   c->magic = kChunkMagic ^ reinterpret_cast<uintptr_t>(c);
   c->size_class = cls;
   c->block_size = uint32_t(class_to_size(cls));
+  c->run_slabs = class_run_slabs(cls);
   for (unsigned i = 0; i < kSlabsPerChunk; ++i) {
-    c->slabs[i].set_geometry(slab_area_begin(c, i), slab_capacity(c, i), c->block_size, cls);
+    if (is_run_head(c, i) && slab_capacity(c, i) > 0) {
+      c->slabs[i].set_geometry(slab_area_begin(c, i), slab_capacity(c, i), c->block_size, cls);
+    } else {
+      set_no_blocks(&c->slabs[i], slab_area_begin(c, i), c->block_size, cls);
+    }
   }
+  uint32_t free_bits = all_run_bits(c);
+  if (keep_first) free_bits &= ~run_mask(c, first_run(c));
   c->free_slabs.initialize(free_bits);
   return c;
 }
@@ -73,9 +116,23 @@ void SlabSource::link_chunk(unsigned cls, Chunk* c) noexcept {
   }
 }
 
+// A free slab of chunk c (a free run, for a medium class), now owned by heap.
+int SlabSource::claim_run_in(Chunk* c) noexcept {
+  const unsigned k = c->run_slabs;
+  // One pass over a relaxed snapshot: it only picks candidates, claim_run
+  // synchronises. A run is free iff all its bits are set (runs are fixed and
+  // disjoint), so a failed claim means another thread took that run.
+  const uint32_t snapshot = c->free_slabs.snapshot();
+  for (unsigned i = first_run(c); i + k <= kSlabsPerChunk; i += k) {
+    const uint32_t mask = run_mask(k, i);
+    if ((snapshot & mask) == mask && c->free_slabs.claim_run(mask)) return int(i);
+  }
+  return -1;
+}
+
 Slab* SlabSource::claim_free_in(ThreadHeap* heap, Chunk* c) noexcept {
   if (c->free_slabs.snapshot() == 0) return nullptr;
-  const int i = c->free_slabs.claim_any();
+  const int i = c->run_slabs == 1 ? c->free_slabs.claim_any() : claim_run_in(c);
   if (i < 0) return nullptr;
   heads_[c->size_class].free_slabs.fetch_sub(1, MemoryOrder::relaxed);
   Slab* s = own(heap, c, unsigned(i));
@@ -128,8 +185,9 @@ Slab* SlabSource::acquire(ThreadHeap* heap, unsigned cls) noexcept {
   // 2. A free slab: first in the current chunk, then anywhere.
   if (Slab* s = claim_any_free(heap, head)) return s;
 
-  // 3. Expand: a new chunk whose slab 0 is ours before anyone can see it.
-  Chunk* c = new_chunk(cls, ~uint32_t{1});
+  // 3. Expand: a new chunk whose first slab (run) is ours before anyone can
+  // see it.
+  Chunk* c = new_chunk(cls, true);
   if (c == nullptr) return nullptr;
   // Threads that found no free slab at the same moment all get here; if one
   // of them linked its chunk meanwhile, use that chunk's slabs and give ours
@@ -138,9 +196,9 @@ Slab* SlabSource::acquire(ThreadHeap* heap, unsigned cls) noexcept {
     unmap_unpublished_chunk(c);
     return s;
   }
-  Slab* s = own(heap, c, 0);
+  Slab* s = own(heap, c, first_run(c));
   prepare_fresh(s);
-  head.free_slabs.fetch_add(kSlabsPerChunk - 1, MemoryOrder::relaxed);
+  head.free_slabs.fetch_add(usable_runs(cls) - 1, MemoryOrder::relaxed);
   link_chunk(cls, c);
   return s;
 }
@@ -158,14 +216,15 @@ void SlabSource::release(Slab* s) noexcept {
   // HAKMEM_DIRTY_MB of free slabs resident for quick reuse, return the rest.
   const MemDiet diet = policy_.diet;
   bool decommit = diet == MemDiet::kImmediate;
+  const size_t bytes = run_bytes(c);
   if (diet == MemDiet::kBounded && s->dirty.load()) {
-    const uint64_t dirty = dirty_bytes_.fetch_add(kSlabSize, MemoryOrder::relaxed);
-    if (dirty + kSlabSize > policy_.dirty_limit) {
-      dirty_bytes_.fetch_sub(kSlabSize, MemoryOrder::relaxed);
+    const uint64_t dirty = dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
+    if (dirty + bytes > policy_.dirty_limit) {
+      dirty_bytes_.fetch_sub(bytes, MemoryOrder::relaxed);
       decommit = true;
     }
   } else if (diet == MemDiet::kKeep && s->dirty.load()) {
-    dirty_bytes_.fetch_add(kSlabSize, MemoryOrder::relaxed);
+    dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
   }
   if (decommit) {
     const uintptr_t begin = slab_area_begin(c, i);
@@ -175,7 +234,12 @@ void SlabSource::release(Slab* s) noexcept {
   }
   head.slabs_owned.fetch_sub(1, MemoryOrder::relaxed);
   head.free_slabs.fetch_add(1, MemoryOrder::relaxed);
-  c->free_slabs.release(i);  // linearization point (release): the slab is claimable
+  // Linearization point (release): the slab (run) is claimable.
+  if (c->run_slabs == 1) {
+    c->free_slabs.release(i);
+  } else {
+    c->free_slabs.release_run(run_mask(c, i));
+  }
 }
 
 void SlabSource::abandon(Slab* s) noexcept {
@@ -216,9 +280,9 @@ unsigned SlabSource::collect_abandoned(ThreadHeap* heap, unsigned cls) noexcept 
 
 bool SlabSource::prewarm(unsigned cls, unsigned chunks) noexcept {
   for (unsigned n = 0; n < chunks; ++n) {
-    Chunk* c = new_chunk(cls, ~uint32_t{0});
+    Chunk* c = new_chunk(cls, false);
     if (c == nullptr) return false;
-    heads_[cls].free_slabs.fetch_add(kSlabsPerChunk, MemoryOrder::relaxed);
+    heads_[cls].free_slabs.fetch_add(usable_runs(cls), MemoryOrder::relaxed);
     link_chunk(cls, c);
   }
   return true;

@@ -96,7 +96,9 @@ class SlabSource {
  private:
   void prepare_fresh(Slab* s) noexcept;
   Slab* own(ThreadHeap* heap, Chunk* c, unsigned i) noexcept;
-  Chunk* new_chunk(unsigned cls, uint32_t free_bits) noexcept;
+  Chunk* new_chunk(unsigned cls, bool keep_first) noexcept;
+  static unsigned usable_runs(unsigned cls) noexcept;
+  int claim_run_in(Chunk* c) noexcept;
   void unmap_unpublished_chunk(Chunk* c) noexcept;
   void link_chunk(unsigned cls, Chunk* c) noexcept;
   Slab* claim_free_in(ThreadHeap* heap, Chunk* c) noexcept;
@@ -111,5 +113,10 @@ class SlabSource {
 };
 
 inline Chunk* chunk_of_slab(const Slab* s) { return chunk_of(s); }
+
+// Runs of a chunk (chunk.h): the first run head with blocks, and the
+// free-bitmap bits of all runs with blocks.
+unsigned first_run(const Chunk* c) noexcept;
+uint32_t all_run_bits(const Chunk* c) noexcept;
 
 }  // namespace hakmem
