@@ -167,6 +167,7 @@ Slab* SlabSource::try_adopt(ThreadHeap* heap, Chunk* c, unsigned i) noexcept {
 
 Slab* SlabSource::acquire(ThreadHeap* heap, unsigned cls) noexcept {
   HAKMEM_ASSERT(registry_ != nullptr, "the slab source is configured before use");
+  if (decay_.enabled()) maybe_purge(os::coarse_now_ns());
   ClassHead& head = heads_[cls];
   ClassSlabs& cc = heap->slabs[cls];
 
@@ -203,7 +204,62 @@ Slab* SlabSource::acquire(ThreadHeap* heap, unsigned cls) noexcept {
   return s;
 }
 
+// Decommits the area of slab (run) i of c, which the caller owns or holds
+// claimed, and marks it clean.
+void SlabSource::purge_pages(Chunk* c, unsigned i) noexcept {
+  const uintptr_t begin = slab_area_begin(c, i);
+  const size_t bytes = slab_area_end(c, i) - begin;
+  if (policy_.purge_lazily) {
+    os::decommit_lazily(reinterpret_cast<void*>(begin), bytes);
+  } else {
+    os::decommit(reinterpret_cast<void*>(begin), bytes);
+  }
+  purged_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
+  c->slabs[i].dirty.store(0);
+}
+
+uint64_t SlabSource::purge_chunk(Chunk* c, uint64_t now_ns) noexcept {
+  uint64_t purged = 0;
+  const unsigned k = c->run_slabs;
+  const uint32_t snapshot = c->free_slabs.snapshot();  // candidates only
+  for (unsigned i = first_run(c); i + k <= kSlabsPerChunk; i += k) {
+    const uint32_t mask = run_mask(k, i);
+    if ((snapshot & mask) != mask) continue;
+    // Hold the slab while looking at it: the claim's acquire orders the
+    // releasing owner's `dirty` and `released_at` before our reads, and the
+    // release that follows publishes our writes to the next claimer.
+    const bool claimed = k == 1 ? c->free_slabs.claim(i) : c->free_slabs.claim_run(mask);
+    if (!claimed) continue;  // taken meanwhile: in use, nothing to purge
+    Slab* s = &c->slabs[i];
+    if (s->dirty.load() && decay_.expired(s->released_at.load(), now_ns)) {
+      purge_pages(c, i);
+      dirty_bytes_.fetch_sub(run_bytes(c), MemoryOrder::relaxed);
+      purged += run_bytes(c);
+    }
+    if (k == 1) {
+      c->free_slabs.release(i);
+    } else {
+      c->free_slabs.release_run(mask);
+    }
+  }
+  return purged;
+}
+
+uint64_t SlabSource::purge_expired(uint64_t now_ns) noexcept {
+  uint64_t purged = 0;
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    if (dirty_bytes_.load(MemoryOrder::relaxed) == 0) break;  // nothing resident is free
+    ClassHead& head = heads_[cls];
+    if (head.free_slabs.load(MemoryOrder::relaxed) == 0) continue;
+    for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
+      purged += purge_chunk(c, now_ns);
+    }
+  }
+  return purged;
+}
+
 void SlabSource::release(Slab* s) noexcept {
+  uint64_t now = 0;
   Chunk* c = chunk_of_slab(s);
   const unsigned i = index_of_slab(c, s);
   ClassHead& head = heads_[c->size_class];
@@ -227,10 +283,10 @@ void SlabSource::release(Slab* s) noexcept {
     dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
   }
   if (decommit) {
-    const uintptr_t begin = slab_area_begin(c, i);
-    os::decommit(reinterpret_cast<void*>(begin), slab_area_end(c, i) - begin);
-    purged_bytes_.fetch_add(slab_area_end(c, i) - begin, MemoryOrder::relaxed);
-    s->dirty.store(0);
+    purge_pages(c, i);
+  } else if (s->dirty.load() && decay_.enabled()) {
+    now = os::coarse_now_ns();
+    s->released_at.store(now);
   }
   head.slabs_owned.fetch_sub(1, MemoryOrder::relaxed);
   head.free_slabs.fetch_add(1, MemoryOrder::relaxed);
@@ -240,6 +296,7 @@ void SlabSource::release(Slab* s) noexcept {
   } else {
     c->free_slabs.release_run(run_mask(c, i));
   }
+  if (now != 0) maybe_purge(now);
 }
 
 void SlabSource::abandon(Slab* s) noexcept {

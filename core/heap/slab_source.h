@@ -20,6 +20,7 @@
 #include "core/meta/chunk_registry.h"
 #include "core/meta/size_classes.h"
 #include "lockfree/chunk_list.h"
+#include "lockfree/decay.h"
 #include "lockfree/default_atomics.h"
 
 namespace hakmem {
@@ -51,6 +52,10 @@ enum class MemDiet : uint8_t {
 struct SlabSourcePolicy {
   MemDiet diet = MemDiet::kBounded;
   size_t dirty_limit = size_t{16} << 20;
+  // Under kBounded: a free slab kept resident is decommitted once it has
+  // been free this long (HAKMEM_PURGE_MS; 0: kept until reused).
+  uint64_t purge_ns = uint64_t{1000} * 1000 * 1000;
+  bool purge_lazily = false;  // HAKMEM_PURGE_MODE=free: MADV_FREE, not MADV_DONTNEED
   bool log_expansion = false;  // HAKMEM_LOG: one stderr line per new chunk
 };
 
@@ -59,7 +64,19 @@ class SlabSource {
   void configure(ChunkRegistry* registry, const SlabSourcePolicy& policy) noexcept {
     registry_ = registry;
     policy_ = policy;
+    decay_.configure(policy.diet == MemDiet::kBounded ? policy.purge_ns : 0);
   }
+
+  // Runs a purge pass if one is due (lockfree/decay.h): cheap otherwise.
+  // Called from acquire and release; the background purger calls it too.
+  void maybe_purge(uint64_t now_ns) noexcept {
+    if (decay_.claim_pass(now_ns)) purge_expired(now_ns);
+  }
+  // Decommits every free slab (run) that has been free for the decay time.
+  // Lock-free: each slab is claimed from the free bitmap for the moment it
+  // is looked at, then released again. Returns the bytes decommitted.
+  uint64_t purge_expired(uint64_t now_ns) noexcept;
+  const lockfree::DecaySchedule& decay() const noexcept { return decay_; }
 
   // A slab of class `cls` now owned by `heap`, with free or never-used
   // blocks; null only when the OS refuses memory.
@@ -95,6 +112,8 @@ class SlabSource {
 
  private:
   void prepare_fresh(Slab* s) noexcept;
+  void purge_pages(Chunk* c, unsigned i) noexcept;
+  uint64_t purge_chunk(Chunk* c, uint64_t now_ns) noexcept;
   Slab* own(ThreadHeap* heap, Chunk* c, unsigned i) noexcept;
   Chunk* new_chunk(unsigned cls, bool keep_first) noexcept;
   static unsigned usable_runs(unsigned cls) noexcept;
@@ -110,6 +129,7 @@ class SlabSource {
   Counter mapped_bytes_{0};
   Counter dirty_bytes_{0};
   Counter purged_bytes_{0};
+  lockfree::DecaySchedule decay_;
 };
 
 inline Chunk* chunk_of_slab(const Slab* s) { return chunk_of(s); }
