@@ -9,14 +9,35 @@ namespace hakmem {
 
 using lockfree::MemoryOrder;
 
+namespace {
+
+// The part of slab (run) i's area its owner may have touched since its pages
+// were last decommitted (or mapped): up to its carve cursor, in whole pages.
+// Blocks are carved in address order and only carved blocks are handed out,
+// so the pages beyond are untouched. Its holder reads it (the cursor is an
+// owner field).
+size_t touched_bytes(const Chunk* c, unsigned i) {
+  const uintptr_t begin = slab_area_begin(c, i);
+  const uintptr_t end = align_up(c->slabs[i].carve.load(), kPageSize);
+  const uintptr_t limit = slab_area_end(c, i);
+  return end <= begin ? 0 : (end < limit ? end : limit) - begin;
+}
+
+}  // namespace
+
 // Resets an owned slab whose blocks are all free to "never used": blocks are
 // carved lazily from its area again.
 void SlabSource::prepare_fresh(Slab* s) noexcept {
+  Chunk* c = chunk_of_slab(s);
+  const unsigned i = index_of_slab(c, s);
+  if (s->dirty.load()) {
+    dirty_bytes_.fetch_sub(touched_bytes(c, i), MemoryOrder::relaxed);  // before carve moves
+    c->resident_hint.fetch_and(~(uint32_t{1} << i), MemoryOrder::relaxed);
+  }
   s->free.store(nullptr);
   s->carve.store(s->area_begin);
   s->carve_end.store(s->area_begin + s->area_bytes);
   s->set_used(0);
-  if (s->dirty.load()) dirty_bytes_.fetch_sub(run_bytes(chunk_of_slab(s)), MemoryOrder::relaxed);
   s->dirty.store(1);
 }
 
@@ -122,17 +143,33 @@ int SlabSource::claim_run_in(Chunk* c) noexcept {
   // One pass over a relaxed snapshot: it only picks candidates, claim_run
   // synchronises. A run is free iff all its bits are set (runs are fixed and
   // disjoint), so a failed claim means another thread took that run.
+  // Runs still resident first (Chunk::resident_hint), then any.
   const uint32_t snapshot = c->free_slabs.snapshot();
-  for (unsigned i = first_run(c); i + k <= kSlabsPerChunk; i += k) {
-    const uint32_t mask = run_mask(k, i);
-    if ((snapshot & mask) == mask && c->free_slabs.claim_run(mask)) return int(i);
+  const uint32_t warm = c->resident_hint.load(MemoryOrder::relaxed);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (unsigned i = first_run(c); i + k <= kSlabsPerChunk; i += k) {
+      const uint32_t mask = run_mask(k, i);
+      if ((snapshot & mask) != mask || ((warm >> i) & 1) != unsigned(pass == 0)) continue;
+      if (c->free_slabs.claim_run(mask)) return int(i);
+    }
   }
   return -1;
 }
 
+// A free slab of a small-class chunk, resident ones first.
+int SlabSource::claim_slab_in(Chunk* c) noexcept {
+  uint32_t warm = c->free_slabs.snapshot() & c->resident_hint.load(MemoryOrder::relaxed);
+  while (warm != 0) {
+    const unsigned i = unsigned(__builtin_ctz(warm));
+    if (c->free_slabs.claim(i)) return int(i);
+    warm &= warm - 1;
+  }
+  return c->free_slabs.claim_any();
+}
+
 Slab* SlabSource::claim_free_in(ThreadHeap* heap, Chunk* c) noexcept {
   if (c->free_slabs.snapshot() == 0) return nullptr;
-  const int i = c->run_slabs == 1 ? c->free_slabs.claim_any() : claim_run_in(c);
+  const int i = c->run_slabs == 1 ? claim_slab_in(c) : claim_run_in(c);
   if (i < 0) return nullptr;
   heads_[c->size_class].free_slabs.fetch_sub(1, MemoryOrder::relaxed);
   Slab* s = own(heap, c, unsigned(i));
@@ -208,7 +245,12 @@ Slab* SlabSource::acquire(ThreadHeap* heap, unsigned cls) noexcept {
 // claimed, and marks it clean.
 void SlabSource::purge_pages(Chunk* c, unsigned i) noexcept {
   const uintptr_t begin = slab_area_begin(c, i);
-  const size_t bytes = slab_area_end(c, i) - begin;
+  const size_t bytes = touched_bytes(c, i);
+  if (bytes == 0) {
+    c->slabs[i].dirty.store(0);
+    c->resident_hint.fetch_and(~(uint32_t{1} << i), MemoryOrder::relaxed);
+    return;
+  }
   if (policy_.purge_lazily) {
     os::decommit_lazily(reinterpret_cast<void*>(begin), bytes);
   } else {
@@ -216,6 +258,7 @@ void SlabSource::purge_pages(Chunk* c, unsigned i) noexcept {
   }
   purged_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
   c->slabs[i].dirty.store(0);
+  c->resident_hint.fetch_and(~(uint32_t{1} << i), MemoryOrder::relaxed);
 }
 
 uint64_t SlabSource::purge_chunk(Chunk* c, uint64_t now_ns) noexcept {
@@ -232,9 +275,10 @@ uint64_t SlabSource::purge_chunk(Chunk* c, uint64_t now_ns) noexcept {
     if (!claimed) continue;  // taken meanwhile: in use, nothing to purge
     Slab* s = &c->slabs[i];
     if (s->dirty.load() && decay_.expired(s->released_at.load(), now_ns)) {
+      const size_t bytes = touched_bytes(c, i);
       purge_pages(c, i);
-      dirty_bytes_.fetch_sub(run_bytes(c), MemoryOrder::relaxed);
-      purged += run_bytes(c);
+      dirty_bytes_.fetch_sub(bytes, MemoryOrder::relaxed);
+      purged += bytes;
     }
     if (k == 1) {
       c->free_slabs.release(i);
@@ -272,7 +316,7 @@ void SlabSource::release(Slab* s) noexcept {
   // HAKMEM_DIRTY_MB of free slabs resident for quick reuse, return the rest.
   const MemDiet diet = policy_.diet;
   bool decommit = diet == MemDiet::kImmediate;
-  const size_t bytes = run_bytes(c);
+  const size_t bytes = touched_bytes(c, i);
   if (diet == MemDiet::kBounded && s->dirty.load()) {
     const uint64_t dirty = dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
     if (dirty + bytes > policy_.dirty_limit) {
@@ -284,9 +328,12 @@ void SlabSource::release(Slab* s) noexcept {
   }
   if (decommit) {
     purge_pages(c, i);
-  } else if (s->dirty.load() && decay_.enabled()) {
-    now = os::coarse_now_ns();
-    s->released_at.store(now);
+  } else if (s->dirty.load()) {
+    c->resident_hint.fetch_or(uint32_t{1} << i, MemoryOrder::relaxed);
+    if (decay_.enabled()) {
+      now = os::coarse_now_ns();
+      s->released_at.store(now);
+    }
   }
   head.slabs_owned.fetch_sub(1, MemoryOrder::relaxed);
   head.free_slabs.fetch_add(1, MemoryOrder::relaxed);

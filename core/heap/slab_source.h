@@ -118,6 +118,7 @@ class SlabSource {
   Chunk* new_chunk(unsigned cls, bool keep_first) noexcept;
   static unsigned usable_runs(unsigned cls) noexcept;
   int claim_run_in(Chunk* c) noexcept;
+  int claim_slab_in(Chunk* c) noexcept;
   void unmap_unpublished_chunk(Chunk* c) noexcept;
   void link_chunk(unsigned cls, Chunk* c) noexcept;
   Slab* claim_free_in(ThreadHeap* heap, Chunk* c) noexcept;

@@ -56,6 +56,11 @@ struct BasicChunk : lockfree::ChunkListHook<BasicChunk<P, Heap>, P> {
   lockfree::SlabBitmap<P> free_slabs{0};
   // Bit i set: slab i was abandoned by an exiting thread with live blocks.
   lockfree::SlabBitmap<P> adoptable_slabs{0};
+  // A hint, not a protocol: bit i set means slab (run head) i was released
+  // with its pages resident and not purged since. Claims prefer those, so a
+  // freed slab is reused warm while colder ones stay decommitted. Relaxed
+  // RMWs only; the free bitmap's claim is what synchronises.
+  typename P::template Atomic<uint32_t> resident_hint{0};
 
   Slab slabs[kSlabsPerChunk];
 };
