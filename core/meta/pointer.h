@@ -7,7 +7,9 @@
 // A medium block (a block of a run of several slabs, chunk.h) that starts in
 // its run's first slab is found like a small one. One that starts in a later
 // slab of the run falls out of the first test (that slab's descriptor has no
-// area) and is resolved, still in O(1), from the run head's geometry.
+// area) and is resolved, still in O(1), from the run head's geometry. The
+// inline free fast paths use classify_in_first_slab, which leaves that step
+// to the slow path, so that the small fast path is what it was.
 //
 // Whether the block is free (its free tag, or a large header's magic) is
 // the caller's next question; `freed` answers it with the process's key.
@@ -63,7 +65,7 @@ inline Pointer classify_outside_chunks(GranuleKind granule, const void* p) {
 // of a medium run that starts after the run's first slab, or an interior
 // pointer. The run head's reciprocal is exact only for offsets below
 // 64 KiB, so this (cold) test divides.
-__attribute__((noinline, cold)) inline Pointer classify_in_run(Chunk* c, Slab* s, const void* p) {
+inline Pointer classify_in_run(Chunk* c, Slab* s, const void* p) {
   const unsigned k = c->run_slabs;
   if (k > 1) {
     const unsigned i = slab_index_of(p);
@@ -78,7 +80,10 @@ __attribute__((noinline, cold)) inline Pointer classify_in_run(Chunk* c, Slab* s
 }
 }  // namespace detail
 
-HAKMEM_ALWAYS_INLINE Pointer classify(const ChunkRegistry& registry, const void* p) {
+// The free fast paths' classification: exact except that a medium block
+// starting after its run's first slab comes back kInterior (with its chunk
+// set). Those paths then take the slow path, which calls classify().
+HAKMEM_ALWAYS_INLINE Pointer classify_in_first_slab(const ChunkRegistry& registry, const void* p) {
   const GranuleKind granule = registry.kind_of(p);
   if (HAKMEM_LIKELY(granule == kGranuleChunk)) {
     Chunk* c = chunk_of(p);
@@ -86,9 +91,17 @@ HAKMEM_ALWAYS_INLINE Pointer classify(const ChunkRegistry& registry, const void*
     if (HAKMEM_LIKELY(s->is_block_start(p))) {
       return {PointerKind::kSmall, c, s, static_cast<FreeBlock*>(const_cast<void*>(p))};
     }
-    return detail::classify_in_run(c, s, p);
+    return {PointerKind::kInterior, c, s};
   }
   return detail::classify_outside_chunks(granule, p);
+}
+
+HAKMEM_ALWAYS_INLINE Pointer classify(const ChunkRegistry& registry, const void* p) {
+  const Pointer ptr = classify_in_first_slab(registry, p);
+  if (HAKMEM_UNLIKELY(ptr.kind == PointerKind::kInterior && ptr.chunk != nullptr)) {
+    return detail::classify_in_run(ptr.chunk, ptr.slab, p);
+  }
+  return ptr;
 }
 
 // The heap error for a pointer that is neither a small nor a large block.
