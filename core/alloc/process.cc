@@ -61,6 +61,7 @@ void configure_parts(const Config& cfg) noexcept {
   LargePolicy large_policy;
   large_policy.cache_limit = cfg.large_cache_limit;
   large_policy.decommit_cached = MemDiet(cfg.mem_diet) == MemDiet::kImmediate;
+  large_policy.purge_ns = MemDiet(cfg.mem_diet) == MemDiet::kKeep ? 0 : slab_policy.purge_ns;
   g_process.large.configure(&g_process.registry, large_policy);
 }
 
@@ -69,13 +70,16 @@ void configure_parts(const Config& cfg) noexcept {
 // stops allocating still returns its free slabs. It never allocates and has
 // no heap.
 void* background_purger(void*) noexcept {
-  const lockfree::DecaySchedule& decay = g_process.slabs.decay();
-  const uint64_t interval = decay.interval_ns();
+  // The decay schedules' interval (lockfree/decay.h): a quarter of it.
+  const uint64_t interval =
+      g_process.config.purge_ms * 1000 * 1000 / lockfree::DecaySchedule::kIntervalDivisor;
   for (;;) {
     struct timespec ts = {time_t(interval / 1000000000u), long(interval % 1000000000u)};
     while (nanosleep(&ts, &ts) != 0) {
     }
-    g_process.slabs.maybe_purge(os::coarse_now_ns());
+    const uint64_t now = os::coarse_now_ns();
+    g_process.slabs.maybe_purge(now);
+    g_process.large.maybe_purge(now);
   }
   return nullptr;
 }
@@ -150,7 +154,8 @@ ThreadHeap* this_thread_heap() noexcept {
   t_heap = heap;
   pthread_setspecific(g_process.thread_key, heap);
   g_process.threads_started.fetch_add(1, MemoryOrder::relaxed);
-  if (HAKMEM_UNLIKELY(g_process.config.background_purge) && g_process.slabs.decay().enabled()) {
+  if (HAKMEM_UNLIKELY(g_process.config.background_purge) && g_process.config.purge_ms != 0 &&
+      MemDiet(g_process.config.mem_diet) != MemDiet::kKeep) {
     start_background_purger();
   }
   return heap;

@@ -1,4 +1,5 @@
-// Purging on a schedule (core/heap/slab_source.cc purge_expired, lockfree/decay.h):
+// Purging on a schedule (core/heap/slab_source.cc and core/large/large.cc
+// purge_expired, lockfree/decay.h):
 // free slabs kept resident under HAKMEM_DIRTY_MB go back to the OS once they
 // have been free for HAKMEM_PURGE_MS. With HAKMEM_BACKGROUND_PURGE=1 an idle
 // process shrinks by itself; without it, the next slab acquire or release
@@ -170,6 +171,41 @@ HAKMEM_CHILD(purge_lazily) {
 TEST(Purge, MadvFreeMode) {
   const auto r = hakmem_test::run_child("purge_lazily", {"HAKMEM_PURGE_MS=250", "HAKMEM_PURGE_MODE=free"}, 120);
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
+}
+
+// Cached large mappings (core/large/large.cc purge_expired) are on the same
+// schedule: unmapped once cached for the decay time.
+HAKMEM_CHILD(large_cache_purge) {
+  hak_free(hak_malloc(1));
+  const hak_stats s0 = stats();
+  void* p = hak_malloc(8 * kMiB);
+  CHILD_CHECK(p != nullptr);
+  memset(p, 1, 8 * kMiB);
+  hak_free(p);
+  const hak_stats cached = stats();
+  CHILD_CHECK(cached.large_cached_bytes >= s0.large_cached_bytes + 8 * kMiB);  // control: cached
+  const uint64_t t0 = now_ms();
+  hak_stats st = cached;
+  while (now_ms() - t0 <= kDecayMs + 1000) {
+    st = stats();
+    if (st.large_cached_bytes == 0) break;
+    sleep_ms(20);
+  }
+  printf("large cache %llu -> %llu after %llu ms, resident %llu -> %llu\n",
+         (unsigned long long)cached.large_cached_bytes, (unsigned long long)st.large_cached_bytes,
+         (unsigned long long)(now_ms() - t0), (unsigned long long)cached.bytes_resident,
+         (unsigned long long)st.bytes_resident);
+  CHILD_CHECK(st.large_cached_bytes == 0);
+  CHILD_CHECK(st.large_unmapped_bytes >= cached.large_unmapped_bytes + 8 * kMiB);
+  CHILD_CHECK(st.bytes_resident + 8 * kMiB <= cached.bytes_resident + kSlack);
+  return 0;
+}
+
+TEST(Purge, CachedLargeMappingsAreUnmappedAfterTheDecayTime) {
+  const auto r = hakmem_test::run_child(
+      "large_cache_purge", {"HAKMEM_PURGE_MS=250", "HAKMEM_BACKGROUND_PURGE=1"}, 120);
+  EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
+  printf("%s", r.out.c_str());
 }
 
 }  // namespace
