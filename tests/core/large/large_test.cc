@@ -127,7 +127,7 @@ HAKMEM_CHILD(cache_reuse) {
 }
 
 TEST(Large, FreedBlocksAreReusedFromTheCache) {
-  const hakmem_test::ChildResult r = hakmem_test::run_child("cache_reuse", {});
+  const hakmem_test::ChildResult r = hakmem_test::run_child("cache_reuse", {"HAKMEM_PURGE_MS=0"});
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
 }
 
@@ -292,7 +292,7 @@ HAKMEM_CHILD(no_large_cache) {
 
 TEST(Large, CacheCanBeDisabled) {
   const hakmem_test::ChildResult r =
-      hakmem_test::run_child("no_large_cache", {"HAKMEM_LARGE_CACHE_MB=0"});
+      hakmem_test::run_child("no_large_cache", {"HAKMEM_LARGE_CACHE_MB=0", "HAKMEM_PURGE_MS=0"});
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
 }
 
