@@ -261,7 +261,7 @@ void SlabSource::purge_pages(Chunk* c, unsigned i) noexcept {
   c->resident_hint.fetch_and(~(uint32_t{1} << i), MemoryOrder::relaxed);
 }
 
-uint64_t SlabSource::purge_chunk(Chunk* c, uint64_t now_ns) noexcept {
+uint64_t SlabSource::purge_chunk(Chunk* c, uint64_t now_ns, uint64_t min_age_ns) noexcept {
   uint64_t purged = 0;
   const unsigned k = c->run_slabs;
   const uint32_t snapshot = c->free_slabs.snapshot();  // candidates only
@@ -274,7 +274,8 @@ uint64_t SlabSource::purge_chunk(Chunk* c, uint64_t now_ns) noexcept {
     const bool claimed = k == 1 ? c->free_slabs.claim(i) : c->free_slabs.claim_run(mask);
     if (!claimed) continue;  // taken meanwhile: in use, nothing to purge
     Slab* s = &c->slabs[i];
-    if (s->dirty.load() && decay_.expired(s->released_at.load(), now_ns)) {
+    const uint64_t at = s->released_at.load();
+    if (s->dirty.load() && now_ns >= at && now_ns - at >= min_age_ns) {
       const size_t bytes = touched_bytes(c, i);
       purge_pages(c, i);
       dirty_bytes_.fetch_sub(bytes, MemoryOrder::relaxed);
@@ -290,13 +291,17 @@ uint64_t SlabSource::purge_chunk(Chunk* c, uint64_t now_ns) noexcept {
 }
 
 uint64_t SlabSource::purge_expired(uint64_t now_ns) noexcept {
+  return purge_older(now_ns, decay_.decay_ns());
+}
+
+uint64_t SlabSource::purge_older(uint64_t now_ns, uint64_t min_age_ns) noexcept {
   uint64_t purged = 0;
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     if (dirty_bytes_.load(MemoryOrder::relaxed) == 0) break;  // nothing resident is free
     ClassHead& head = heads_[cls];
     if (head.free_slabs.load(MemoryOrder::relaxed) == 0) continue;
     for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
-      purged += purge_chunk(c, now_ns);
+      purged += purge_chunk(c, now_ns, min_age_ns);
     }
   }
   return purged;
@@ -318,7 +323,15 @@ void SlabSource::release(Slab* s) noexcept {
   bool decommit = diet == MemDiet::kImmediate;
   const size_t bytes = touched_bytes(c, i);
   if (diet == MemDiet::kBounded && s->dirty.load()) {
-    const uint64_t dirty = dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
+    uint64_t dirty = dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
+    if (dirty + bytes > policy_.dirty_limit && pressure_.enabled()) {
+      // Make room by purging older free slabs first (rate-limited).
+      const uint64_t t = os::coarse_now_ns();
+      if (pressure_.claim_pass(t)) {
+        purge_older(t, pressure_.decay_ns());
+        dirty = dirty_bytes_.load(MemoryOrder::relaxed) - bytes;
+      }
+    }
     if (dirty + bytes > policy_.dirty_limit) {
       dirty_bytes_.fetch_sub(bytes, MemoryOrder::relaxed);
       decommit = true;

@@ -61,10 +61,12 @@ struct SlabSourcePolicy {
 
 class SlabSource {
  public:
+  static constexpr uint64_t kPressureDivisor = 16;
   void configure(ChunkRegistry* registry, const SlabSourcePolicy& policy) noexcept {
     registry_ = registry;
     policy_ = policy;
     decay_.configure(policy.diet == MemDiet::kBounded ? policy.purge_ns : 0);
+    pressure_.configure(policy.diet == MemDiet::kBounded ? policy.purge_ns / kPressureDivisor : 0);
   }
 
   // Runs a purge pass if one is due (lockfree/decay.h): cheap otherwise.
@@ -113,7 +115,8 @@ class SlabSource {
  private:
   void prepare_fresh(Slab* s) noexcept;
   void purge_pages(Chunk* c, unsigned i) noexcept;
-  uint64_t purge_chunk(Chunk* c, uint64_t now_ns) noexcept;
+  uint64_t purge_chunk(Chunk* c, uint64_t now_ns, uint64_t min_age_ns) noexcept;
+  uint64_t purge_older(uint64_t now_ns, uint64_t min_age_ns) noexcept;
   Slab* own(ThreadHeap* heap, Chunk* c, unsigned i) noexcept;
   Chunk* new_chunk(unsigned cls, bool keep_first) noexcept;
   static unsigned usable_runs(unsigned cls) noexcept;
@@ -131,6 +134,10 @@ class SlabSource {
   Counter dirty_bytes_{0};
   Counter purged_bytes_{0};
   lockfree::DecaySchedule decay_;
+  // Over the dirty budget: at most one pass per interval purges slabs free
+  // for a sixteenth of the decay time, so that the budget holds the most
+  // recently freed slabs rather than the oldest.
+  lockfree::DecaySchedule pressure_;
 };
 
 inline Chunk* chunk_of_slab(const Slab* s) { return chunk_of(s); }
