@@ -94,6 +94,14 @@ struct Checker {
     if (free_bits & adoptable_bits) fail("slab both free and adoptable", cls, c);
     for (unsigned i = 0; i < kSlabsPerChunk; ++i) {
       Slab* s = &c->slabs[i];
+      // A run (chunk.h) is one slab to the heaps: its head's descriptor
+      // holds its state, and its bits are all set (free) or all clear.
+      if (!is_run_head(c, i)) {
+        if (s->state.load(MemoryOrder::relaxed) != kSlabFree) fail("run interior slab in use", cls, s);
+        continue;
+      }
+      const uint32_t mask = run_mask(c, i);
+      if ((free_bits & mask) != 0 && (free_bits & mask) != mask) fail("run partly free", cls, s);
       const uint8_t state = s->state.load(MemoryOrder::relaxed);
       const bool is_free = (free_bits >> i) & 1, is_adoptable = (adoptable_bits >> i) & 1;
       if (is_free && state != kSlabFree) fail("free bit set on a slab in use", cls, s);

@@ -105,7 +105,11 @@ void* hak_realloc(void* p, size_t size) {
     report_not_live(ptr, p, "realloc");
     return nullptr;
   }
-  void* q = hak_malloc(size);
+  // A block that realloc grows past the small sizes is likely to grow again:
+  // it gets a large mapping, which later growth extends in place or with
+  // mremap, instead of a medium block copied at every class step.
+  const bool growing = size > old_usable && size > kMaxSmallSize;
+  void* q = growing && ensure_initialized() ? g_process.large.alloc(size, 0, false) : hak_malloc(size);
   if (q == nullptr) return nullptr;  // the old block stays valid
   memcpy(q, p, size < old_usable ? size : old_usable);
   hak_free(p);

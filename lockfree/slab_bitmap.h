@@ -5,6 +5,10 @@
 // same slot. release(i) sets the bit with one atomic RMW. A slot's owner
 // writes plain metadata while it holds the slot; release/claim pair as
 // release/acquire so the next owner sees those writes.
+//
+// A run of slots (several adjacent bits, a `mask`) is claimed the same way
+// with one atomic AND of ~mask (claim_run) and released with one OR
+// (release_run).
 #pragma once
 
 #include <bit>
@@ -63,6 +67,38 @@ class SlabBitmap {
   // which means the caller released a slot it did not hold.
   bool release(unsigned i, Loc loc = Loc::current()) {
     return !bits_.bit_test_and_set(i, Orders::release, loc);
+  }
+
+  // Claims every slot of `mask` at once, or none.
+  // Linearization point: the fetch_and that clears the mask's bits (acquire,
+  // SlabBitmapOrders::claim: the claimer sees what the previous holders of
+  // those slots wrote before releasing them). It succeeds iff the old value
+  // had every bit of the mask. Otherwise the claim gives back the bits it
+  // cleared that were set (the others belong to whoever holds them) with a
+  // fetch_or. That fetch_or may be relaxed: it publishes nothing of its own,
+  // and as an RMW it continues the release sequence of each release that
+  // set those bits, so their next claimer still synchronises with the
+  // releasing holder (C++20 [intro.races]: a release sequence continues
+  // through every later RMW on the atomic).
+  //
+  // Between the two RMWs the bits look taken, so a claim of a run that
+  // overlaps a partly free one may fail spuriously; two such claims may keep
+  // each other failing. Callers that only ever claim the same fixed, disjoint
+  // runs (a run's bits are then all set or all clear) never see that: of
+  // several claims of a free run exactly one succeeds.
+  bool claim_run(Word mask, Loc loc = Loc::current()) {
+    const Word old = bits_.fetch_and(Word(~mask), Orders::claim, loc);
+    if ((old & mask) == mask) return true;
+    if ((old & mask) != 0) bits_.fetch_or(Word(old & mask), MemoryOrder::relaxed, loc);
+    return false;
+  }
+
+  // Releases every slot of `mask` at once. Linearization point: the
+  // fetch_or (release, SlabBitmapOrders::release: publishes the holder's
+  // writes to the run's next claimer). Returns false if any bit of the mask
+  // was already set, i.e. the caller released a slot it did not hold.
+  bool release_run(Word mask, Loc loc = Loc::current()) {
+    return (bits_.fetch_or(mask, Orders::release, loc) & mask) == 0;
   }
 
   // Sets every bit at once. Only for a bitmap no other thread can see yet

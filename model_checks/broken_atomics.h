@@ -91,6 +91,27 @@ struct SplitTestAndResetAtomics : RelacyAtomics {
   };
 };
 
+// fetch_and done as a load then a store of the masked word instead of one
+// atomic AND (SlabBitmap::claim_run's `lock and`): two claimers of a run can
+// both see every bit set and both claim it, and a concurrent release of
+// another run can be overwritten.
+struct SplitFetchAndAtomics : RelacyAtomics {
+  template <class T>
+  class Atomic : public RelacyAtomics::Atomic<T> {
+    using Base = RelacyAtomics::Atomic<T>;
+
+   public:
+    using Base::Base;
+
+    T fetch_and(T v, MemoryOrder mo, Loc loc = Loc::current()) {
+      using namespace broken_detail;
+      const T old = this->load(load_part(mo), loc);
+      this->store(T(old & v), store_part(mo), loc);
+      return old;
+    }
+  };
+};
+
 // exchange of an integer (a flag such as NotifyQueue's notify_queued) done
 // as a load then a store: two threads can both read "clear" and both think
 // they set the flag. Pointer exchanges (RemoteFreeList::take_all) stay

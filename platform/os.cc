@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,6 +48,19 @@ void advise_no_huge_pages(void* p, size_t size) noexcept {
   (void)p;
   (void)size;
 #endif
+}
+
+void decommit_lazily(void* p, size_t size) noexcept {
+#ifdef MADV_FREE
+  if (madvise(p, size, MADV_FREE) == 0) return;
+#endif
+  decommit(p, size);
+}
+
+uint64_t coarse_now_ns() noexcept {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
 }
 
 void advise_huge_pages(void* p, size_t size) noexcept {

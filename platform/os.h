@@ -14,6 +14,13 @@ void* map_aligned(size_t size, size_t align) noexcept;
 void unmap(void* p, size_t size) noexcept;
 // Gives the pages back to the OS; they read as zero when next touched.
 void decommit(void* p, size_t size) noexcept;
+// Gives the pages back to the OS lazily (MADV_FREE): they stay resident
+// until the kernel needs memory, and read as zero or as their old contents
+// when next touched. Falls back to decommit where MADV_FREE is missing.
+void decommit_lazily(void* p, size_t size) noexcept;
+// CLOCK_MONOTONIC_COARSE in nanoseconds (a vDSO read, no system call; the
+// resolution is the kernel tick, a few milliseconds).
+uint64_t coarse_now_ns() noexcept;
 // Asks for transparent huge pages on [p, p + size) (2 MiB-aligned ranges
 // that will be touched densely: one fault per 2 MiB instead of per 4 KiB).
 void advise_huge_pages(void* p, size_t size) noexcept;

@@ -14,13 +14,15 @@ void* allocate_slow(size_t size, bool zero) noexcept {
   if (HAKMEM_UNLIKELY(platform::defer_to_sanitizer_allocator())) {
     return zero ? __interceptor_calloc(1, size) : __interceptor_malloc(size);
   }
-  if (size <= kMaxSmallSize) {
+  // Small and medium sizes: a block of the thread's heap (medium classes are
+  // heap classes whose slabs are runs of slabs, core/meta/chunk.h).
+  if (size <= kMaxMediumSize) {
     ThreadHeap* heap = this_thread_heap();
     if (heap == nullptr) {
       errno = ENOMEM;
       return nullptr;
     }
-    void* p = small_alloc(heap, size_to_class(size));
+    void* p = small_alloc(heap, any_size_to_class(size));
     if (zero && p != nullptr) memset(p, 0, size);
     return p;
   }
@@ -42,6 +44,11 @@ void free_not_owned(SlabSource& source, ThreadHeap* heap, Slab* s, FreeBlock* b,
 }
 
 unsigned aligned_small_class(size_t size, size_t alignment) noexcept {
+  // Every medium block is kMediumAlign-aligned (its run starts page-aligned
+  // and every medium size is a multiple of kMediumAlign).
+  if (size > kMaxSmallSize && size <= kMaxMediumSize && alignment <= kMediumAlign) {
+    return medium_size_to_class(size);
+  }
   // Power-of-two classes from a page-aligned slab start are aligned to
   // min(block size, page size); every power of two up to 32 KiB is a class.
   if (alignment > kPageSize) return kNumClasses;
@@ -83,8 +90,8 @@ void deallocate_slow(void* p, const char* function, size_t size, size_t alignmen
   // as such, the clearer of the two errors for a sized delete.
   if (ptr.chunk != nullptr && size != 0) {
     const unsigned expected = alignment > kMinAlign ? aligned_small_class(size, alignment)
-                              : size <= kMaxSmallSize ? size_to_class(size)
-                                                      : kNumClasses;
+                              : size <= kMaxMediumSize ? any_size_to_class(size)
+                                                       : kNumClasses;
     if (expected != ptr.chunk->size_class) {
       return report_heap_error(HeapError::kWrongSize, function, p, size);
     }

@@ -41,11 +41,16 @@ HAKMEM_ALWAYS_INLINE void* allocate_or(size_t size) noexcept(noexcept(Miss(size)
 // A block aligned to `alignment`, a power of two above kMinAlign.
 void* allocate_aligned(size_t alignment, size_t size) noexcept;
 
-// Class used for an aligned small request, or kNumClasses if the request
-// must go to the large path.
+// Class used for an aligned small or medium request, or kNumClasses if the
+// request must go to the large path.
 unsigned aligned_small_class(size_t size, size_t alignment) noexcept;
 
 HAKMEM_ALWAYS_INLINE Pointer classify(const void* p) noexcept { return classify(g_registry, p); }
+// For the free fast paths below only (see core/meta/pointer.h): whatever
+// it does not resolve goes to deallocate_slow, which calls classify().
+HAKMEM_ALWAYS_INLINE Pointer classify_fast(const void* p) noexcept {
+  return classify_in_first_slab(g_registry, p);
+}
 
 // free of anything but a small block by the fast path: null, large blocks,
 // errors, sized and aligned deletes. `size` (0 for none) is checked against
@@ -55,7 +60,7 @@ HAKMEM_ALWAYS_INLINE Pointer classify(const void* p) noexcept { return classify(
 void deallocate_slow(void* p, const char* function, size_t size, size_t alignment) noexcept;
 
 HAKMEM_ALWAYS_INLINE void deallocate(void* p, const char* function) noexcept {
-  const Pointer ptr = classify(p);
+  const Pointer ptr = classify_fast(p);
   if (HAKMEM_LIKELY(ptr.is_small())) return small_free(ptr.slab, ptr.block, function);
   deallocate_slow(p, function, 0, 0);
 }
@@ -63,7 +68,7 @@ HAKMEM_ALWAYS_INLINE void deallocate(void* p, const char* function) noexcept {
 // C++ sized delete: the size must be of the block's size class.
 HAKMEM_ALWAYS_INLINE void deallocate_sized(void* p, size_t size, const char* function) noexcept {
   if (size == 0) size = 1;
-  const Pointer ptr = classify(p);
+  const Pointer ptr = classify_fast(p);
   if (HAKMEM_LIKELY(ptr.is_small() && size <= kMaxSmallSize &&
                     size_to_class(size) == ptr.slab->size_class)) {
     return small_free(ptr.slab, ptr.block, function);

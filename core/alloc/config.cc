@@ -13,6 +13,8 @@ namespace {
 constexpr uint64_t kMaxValue = uint64_t{1} << 40;
 // HAKMEM_MEM_DIET is 0, 1 or 2 (MemDiet in core/heap/slab_source.h).
 constexpr uint64_t kMaxMemDiet = 2;
+// HAKMEM_PURGE_MS is at most a day.
+constexpr uint64_t kMaxPurgeMs = uint64_t{24} * 3600 * 1000;
 // HAKMEM_PREWARM maps at most this many chunks per class.
 constexpr uint64_t kMaxPrewarmChunks = 1024;
 
@@ -81,6 +83,13 @@ Config read_config_from_environment() noexcept {
   if (parse_u64(diet, &n) && n <= kMaxMemDiet) c.mem_diet = uint8_t(n);
   if (parse_u64(getenv("HAKMEM_DIRTY_MB"), &n)) c.dirty_limit = size_t(n) << 20;
   if (parse_u64(getenv("HAKMEM_LARGE_CACHE_MB"), &n)) c.large_cache_limit = size_t(n) << 20;
+  // Above a day is a mistyped value; the default stays.
+  if (parse_u64(getenv("HAKMEM_PURGE_MS"), &n) && n <= kMaxPurgeMs) c.purge_ms = n;
+  if (const char* v = getenv("HAKMEM_PURGE_MODE")) {
+    if (strcmp(v, "free") == 0) c.purge_lazily = true;
+    if (strcmp(v, "dontneed") == 0) c.purge_lazily = false;
+  }
+  c.background_purge = env_flag("HAKMEM_BACKGROUND_PURGE", false);
   parse_prewarm(getenv("HAKMEM_PREWARM"), &c);
   return c;
 }
@@ -116,6 +125,9 @@ void print_config(const Config& c, int fd) noexcept {
   option("HAKMEM_MEM_DIET").u64(c.mem_diet).ch('\n').write_to(fd);
   option("HAKMEM_DIRTY_MB").u64(c.dirty_limit >> 20).ch('\n').write_to(fd);
   option("HAKMEM_LARGE_CACHE_MB").u64(c.large_cache_limit >> 20).ch('\n').write_to(fd);
+  option("HAKMEM_PURGE_MS").u64(c.purge_ms).ch('\n').write_to(fd);
+  option("HAKMEM_PURGE_MODE").str(c.purge_lazily ? "free" : "dontneed").ch('\n').write_to(fd);
+  option("HAKMEM_BACKGROUND_PURGE").u64(c.background_purge).ch('\n').write_to(fd);
   os::Line prewarm = option("HAKMEM_PREWARM");
   if (c.prewarm_count == 0) prewarm.str("none");
   for (unsigned i = 0; i < c.prewarm_count; ++i) {

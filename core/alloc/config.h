@@ -22,6 +22,12 @@ struct Config {
   uint8_t mem_diet = 1;
   size_t dirty_limit = size_t{16} << 20;        // HAKMEM_DIRTY_MB (default 16)
   size_t large_cache_limit = size_t{64} << 20;  // HAKMEM_LARGE_CACHE_MB (default 64)
+  // HAKMEM_PURGE_MS (default 1000; 0 turns the decay off): under diet 1, a
+  // free slab kept resident is returned to the OS once it has been free
+  // this long. The check runs on slab acquire and release in any thread.
+  uint64_t purge_ms = 1000;
+  bool purge_lazily = false;      // HAKMEM_PURGE_MODE=free (MADV_FREE); default dontneed
+  bool background_purge = false;  // HAKMEM_BACKGROUND_PURGE=1: a thread also purges when idle
   // HAKMEM_PREWARM=size:chunks[,size:chunks...]: chunks mapped at start for
   // the class of each size.
   struct Prewarm {

@@ -3,6 +3,8 @@
 // heap's slabs back.
 #include "core/alloc/process.h"
 
+#include <time.h>
+
 #include "core/alloc/refill.h"
 #include "core/heap/remote_free.h"
 #include "platform/assert.h"
@@ -61,11 +63,55 @@ void configure_parts(const Config& cfg) noexcept {
   slab_policy.diet = MemDiet(cfg.mem_diet);
   slab_policy.dirty_limit = cfg.dirty_limit;
   slab_policy.log_expansion = cfg.log;
+  slab_policy.purge_ns = cfg.purge_ms * 1000 * 1000;
+  slab_policy.purge_lazily = cfg.purge_lazily;
   g_process.slabs.configure(&g_registry, slab_policy);
   LargePolicy large_policy;
   large_policy.cache_limit = cfg.large_cache_limit;
   large_policy.decommit_cached = MemDiet(cfg.mem_diet) == MemDiet::kImmediate;
+  large_policy.purge_ns = MemDiet(cfg.mem_diet) == MemDiet::kKeep ? 0 : slab_policy.purge_ns;
   g_process.large.configure(&g_registry, large_policy);
+}
+
+// The background purger (HAKMEM_BACKGROUND_PURGE=1): runs the same purge
+// check as allocating threads, every decay interval, so that a process that
+// stops allocating still returns its free slabs. It never allocates and has
+// no heap.
+void* background_purger(void*) noexcept {
+  // The decay schedules' interval (lockfree/decay.h): a quarter of it.
+  const uint64_t interval =
+      g_process.config.purge_ms * 1000 * 1000 / lockfree::DecaySchedule::kIntervalDivisor;
+  for (;;) {
+    struct timespec ts = {time_t(interval / 1000000000u), long(interval % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    const uint64_t now = os::coarse_now_ns();
+    g_process.slabs.maybe_purge(now);
+    g_process.large.maybe_purge(now);
+  }
+  return nullptr;
+}
+
+// Started by the first thread heap's creation, outside any allocator
+// operation: pthread_create may call malloc (for the new thread's TLS),
+// which then finds this thread's heap ready.
+void start_background_purger() noexcept {
+  int expected = 0;
+  // Relaxed: only elects the thread that starts the purger; pthread_create
+  // publishes everything the purger reads (g_process is kReady by now).
+  if (!g_process.purger_started.compare_exchange_strong(expected, 1, MemoryOrder::relaxed,
+                                                        MemoryOrder::relaxed)) {
+    return;
+  }
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t thread;
+  if (pthread_create(&thread, &attr, background_purger, nullptr) != 0) {
+    os::Line().str("hakmem: HAKMEM_BACKGROUND_PURGE: could not start the purger thread\n").write_to(os::kStderr);
+  }
+  pthread_attr_destroy(&attr);
 }
 
 }  // namespace
@@ -88,8 +134,8 @@ bool initialize_slow() noexcept {
     g_process.init_state.store(kReady, MemoryOrder::release);
     const Config& cfg = g_process.config;
     for (unsigned i = 0; i < cfg.prewarm_count; ++i) {
-      if (cfg.prewarm[i].size <= kMaxSmallSize) {
-        g_process.slabs.prewarm(size_to_class(cfg.prewarm[i].size), cfg.prewarm[i].chunks);
+      if (cfg.prewarm[i].size <= kMaxMediumSize) {
+        g_process.slabs.prewarm(any_size_to_class(cfg.prewarm[i].size), cfg.prewarm[i].chunks);
       }
     }
     if (cfg.crash_report) install_crash_handlers();
@@ -113,6 +159,10 @@ ThreadHeap* this_thread_heap() noexcept {
   t_heap = heap;
   pthread_setspecific(g_process.thread_key, heap);
   g_process.threads_started.fetch_add(1, MemoryOrder::relaxed);
+  if (HAKMEM_UNLIKELY(g_process.config.background_purge) && g_process.config.purge_ms != 0 &&
+      MemDiet(g_process.config.mem_diet) != MemDiet::kKeep) {
+    start_background_purger();
+  }
   return heap;
 }
 

@@ -39,6 +39,8 @@ struct Process {
   LargeAllocator large;
   Counter threads_started{0};
   Counter threads_exited{0};
+  // 1 once a thread has started the background purger (process.cc).
+  lockfree::DefaultAtomics::Atomic<int> purger_started{0};
 
   bool ready() const noexcept {
     return init_state.load(lockfree::MemoryOrder::acquire) == kReady;

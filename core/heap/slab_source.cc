@@ -10,14 +10,35 @@ namespace hakmem {
 
 using lockfree::MemoryOrder;
 
+namespace {
+
+// The part of slab (run) i's area its owner may have touched since its pages
+// were last decommitted (or mapped): up to its carve cursor, in whole pages.
+// Blocks are carved in address order and only carved blocks are handed out,
+// so the pages beyond are untouched. Its holder reads it (the cursor is an
+// owner field).
+size_t touched_bytes(const Chunk* c, unsigned i) {
+  const uintptr_t begin = slab_area_begin(c, i);
+  const uintptr_t end = align_up(c->slabs[i].carve.load(), kPageSize);
+  const uintptr_t limit = slab_area_end(c, i);
+  return end <= begin ? 0 : (end < limit ? end : limit) - begin;
+}
+
+}  // namespace
+
 // Resets an owned slab whose blocks are all free to "never used": blocks are
 // carved lazily from its area again.
 void SlabSource::prepare_fresh(Slab* s) noexcept {
+  Chunk* c = chunk_of_slab(s);
+  const unsigned i = index_of_slab(c, s);
+  if (s->dirty.load()) {
+    dirty_bytes_.fetch_sub(touched_bytes(c, i), MemoryOrder::relaxed);  // before carve moves
+    c->resident_hint.fetch_and(~(uint32_t{1} << i), MemoryOrder::relaxed);
+  }
   s->free.store(nullptr);
   s->carve.store(s->area_begin);
   s->carve_end.store(s->area_begin + s->area_bytes);
   s->set_used(0);
-  if (s->dirty.load()) dirty_bytes_.fetch_sub(kSlabSize, MemoryOrder::relaxed);
   s->dirty.store(1);
 }
 
@@ -31,9 +52,45 @@ Slab* SlabSource::own(ThreadHeap* heap, Chunk* c, unsigned i) noexcept {
   return s;
 }
 
+namespace {
+
+// A descriptor of a slab that is not a run head (or heads a run too small
+// for one block): no area, so no pointer is a block start of it.
+void set_no_blocks(Slab* s, uintptr_t begin, uint32_t size, unsigned cls) {
+  s->area_begin = begin;
+  s->area_bytes = 0;
+  s->block_size = size;
+  s->size_class = cls;
+  s->divisibility = ~uint64_t{0} / size + 1;  // as BasicSlab::set_geometry
+  s->unfull_at = 0;
+}
+
+}  // namespace
+
+// The first run head of a chunk with blocks: run 0, unless the header
+// leaves it less than one block.
+unsigned first_run(const Chunk* c) noexcept { return slab_capacity(c, 0) > 0 ? 0 : c->run_slabs; }
+
+// The free-bitmap bits of every run of the chunk that holds blocks.
+uint32_t all_run_bits(const Chunk* c) noexcept {
+  uint32_t bits = 0;
+  for (unsigned i = first_run(c); i + c->run_slabs <= kSlabsPerChunk; i += c->run_slabs) {
+    bits |= run_mask(c, i);
+  }
+  return bits;
+}
+
+// Runs with blocks per chunk of class cls (slabs for a small class).
+unsigned SlabSource::usable_runs(unsigned cls) noexcept {
+  const unsigned k = class_run_slabs(cls);
+  const size_t run0 = k * kSlabSize - kChunkHeaderSize;
+  return runs_per_chunk(k) - (run0 >= class_to_size(cls) ? 0 : 1);
+}
+
 // Maps and initialises a chunk of `cls`; the caller publishes it with
-// link_chunk(). Slabs whose bits are set in `free_bits` start free.
-Chunk* SlabSource::new_chunk(unsigned cls, uint32_t free_bits) noexcept {
+// link_chunk(). Every run starts free, except the first if `keep_first`
+// (the caller then owns it: first_run(c)).
+Chunk* SlabSource::new_chunk(unsigned cls, bool keep_first) noexcept {
   void* mem = os::map_aligned(kChunkSize, kChunkSize);
   if (mem == nullptr) return nullptr;
   mapped_bytes_.fetch_add(kChunkSize, MemoryOrder::relaxed);
@@ -42,9 +99,16 @@ Chunk* SlabSource::new_chunk(unsigned cls, uint32_t free_bits) noexcept {
   c->magic = kChunkMagic ^ reinterpret_cast<uintptr_t>(c);
   c->size_class = cls;
   c->block_size = uint32_t(class_to_size(cls));
+  c->run_slabs = class_run_slabs(cls);
   for (unsigned i = 0; i < kSlabsPerChunk; ++i) {
-    c->slabs[i].set_geometry(slab_area_begin(c, i), slab_capacity(c, i), c->block_size, cls);
+    if (is_run_head(c, i) && slab_capacity(c, i) > 0) {
+      c->slabs[i].set_geometry(slab_area_begin(c, i), slab_capacity(c, i), c->block_size, cls);
+    } else {
+      set_no_blocks(&c->slabs[i], slab_area_begin(c, i), c->block_size, cls);
+    }
   }
+  uint32_t free_bits = all_run_bits(c);
+  if (keep_first) free_bits &= ~run_mask(c, first_run(c));
   c->free_slabs.initialize(free_bits);
   return c;
 }
@@ -74,9 +138,39 @@ void SlabSource::link_chunk(unsigned cls, Chunk* c) noexcept {
   }
 }
 
+// A free slab of chunk c (a free run, for a medium class), now owned by heap.
+int SlabSource::claim_run_in(Chunk* c) noexcept {
+  const unsigned k = c->run_slabs;
+  // One pass over a relaxed snapshot: it only picks candidates, claim_run
+  // synchronises. A run is free iff all its bits are set (runs are fixed and
+  // disjoint), so a failed claim means another thread took that run.
+  // Runs still resident first (Chunk::resident_hint), then any.
+  const uint32_t snapshot = c->free_slabs.snapshot();
+  const uint32_t warm = c->resident_hint.load(MemoryOrder::relaxed);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (unsigned i = first_run(c); i + k <= kSlabsPerChunk; i += k) {
+      const uint32_t mask = run_mask(k, i);
+      if ((snapshot & mask) != mask || ((warm >> i) & 1) != unsigned(pass == 0)) continue;
+      if (c->free_slabs.claim_run(mask)) return int(i);
+    }
+  }
+  return -1;
+}
+
+// A free slab of a small-class chunk, resident ones first.
+int SlabSource::claim_slab_in(Chunk* c) noexcept {
+  uint32_t warm = c->free_slabs.snapshot() & c->resident_hint.load(MemoryOrder::relaxed);
+  while (warm != 0) {
+    const unsigned i = unsigned(__builtin_ctz(warm));
+    if (c->free_slabs.claim(i)) return int(i);
+    warm &= warm - 1;
+  }
+  return c->free_slabs.claim_any();
+}
+
 Slab* SlabSource::claim_free_in(ThreadHeap* heap, Chunk* c) noexcept {
   if (c->free_slabs.snapshot() == 0) return nullptr;
-  const int i = c->free_slabs.claim_any();
+  const int i = c->run_slabs == 1 ? claim_slab_in(c) : claim_run_in(c);
   if (i < 0) return nullptr;
   heads_[c->size_class].free_slabs.fetch_sub(1, MemoryOrder::relaxed);
   Slab* s = own(heap, c, unsigned(i));
@@ -112,6 +206,7 @@ Slab* SlabSource::try_adopt(ThreadHeap* heap, Chunk* c, unsigned i) noexcept {
 
 Slab* SlabSource::acquire(ThreadHeap* heap, unsigned cls) noexcept {
   HAKMEM_ASSERT(registry_ != nullptr, "the slab source is configured before use");
+  if (decay_.enabled()) maybe_purge(os::coarse_now_ns());
   ClassHead& head = heads_[cls];
   ClassSlabs& cc = heap->slabs[cls];
 
@@ -130,8 +225,9 @@ Slab* SlabSource::acquire(ThreadHeap* heap, unsigned cls) noexcept {
   // 2. A free slab: first in the current chunk, then anywhere.
   if (Slab* s = claim_any_free(heap, head)) return s;
 
-  // 3. Expand: a new chunk whose slab 0 is ours before anyone can see it.
-  Chunk* c = new_chunk(cls, ~uint32_t{1});
+  // 3. Expand: a new chunk whose first slab (run) is ours before anyone can
+  // see it.
+  Chunk* c = new_chunk(cls, true);
   if (c == nullptr) return nullptr;
   // Threads that found no free slab at the same moment all get here; if one
   // of them linked its chunk meanwhile, use that chunk's slabs and give ours
@@ -140,14 +236,81 @@ Slab* SlabSource::acquire(ThreadHeap* heap, unsigned cls) noexcept {
     unmap_unpublished_chunk(c);
     return s;
   }
-  Slab* s = own(heap, c, 0);
+  Slab* s = own(heap, c, first_run(c));
   prepare_fresh(s);
-  head.free_slabs.fetch_add(kSlabsPerChunk - 1, MemoryOrder::relaxed);
+  head.free_slabs.fetch_add(usable_runs(cls) - 1, MemoryOrder::relaxed);
   link_chunk(cls, c);
   return s;
 }
 
+// Decommits the area of slab (run) i of c, which the caller owns or holds
+// claimed, and marks it clean.
+void SlabSource::purge_pages(Chunk* c, unsigned i) noexcept {
+  const uintptr_t begin = slab_area_begin(c, i);
+  const size_t bytes = touched_bytes(c, i);
+  if (bytes == 0) {
+    c->slabs[i].dirty.store(0);
+    c->resident_hint.fetch_and(~(uint32_t{1} << i), MemoryOrder::relaxed);
+    return;
+  }
+  if (policy_.purge_lazily) {
+    os::decommit_lazily(reinterpret_cast<void*>(begin), bytes);
+  } else {
+    os::decommit(reinterpret_cast<void*>(begin), bytes);
+  }
+  purged_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
+  c->slabs[i].dirty.store(0);
+  c->resident_hint.fetch_and(~(uint32_t{1} << i), MemoryOrder::relaxed);
+}
+
+uint64_t SlabSource::purge_chunk(Chunk* c, uint64_t now_ns, uint64_t min_age_ns) noexcept {
+  uint64_t purged = 0;
+  const unsigned k = c->run_slabs;
+  const uint32_t snapshot = c->free_slabs.snapshot();  // candidates only
+  for (unsigned i = first_run(c); i + k <= kSlabsPerChunk; i += k) {
+    const uint32_t mask = run_mask(k, i);
+    if ((snapshot & mask) != mask) continue;
+    // Hold the slab while looking at it: the claim's acquire orders the
+    // releasing owner's `dirty` and `released_at` before our reads, and the
+    // release that follows publishes our writes to the next claimer.
+    const bool claimed = k == 1 ? c->free_slabs.claim(i) : c->free_slabs.claim_run(mask);
+    if (!claimed) continue;  // taken meanwhile: in use, nothing to purge
+    Slab* s = &c->slabs[i];
+    const uint64_t at = s->released_at.load();
+    if (s->dirty.load() && now_ns >= at && now_ns - at >= min_age_ns) {
+      const size_t bytes = touched_bytes(c, i);
+      purge_pages(c, i);
+      dirty_bytes_.fetch_sub(bytes, MemoryOrder::relaxed);
+      purged += bytes;
+    }
+    if (k == 1) {
+      c->free_slabs.release(i);
+    } else {
+      c->free_slabs.release_run(mask);
+    }
+  }
+  return purged;
+}
+
+uint64_t SlabSource::purge_expired(uint64_t now_ns) noexcept {
+  return purge_older(now_ns, decay_.decay_ns());
+}
+
+uint64_t SlabSource::purge_older(uint64_t now_ns, uint64_t min_age_ns) noexcept {
+  uint64_t purged = 0;
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    if (dirty_bytes_.load(MemoryOrder::relaxed) == 0) break;  // nothing resident is free
+    ClassHead& head = heads_[cls];
+    if (head.free_slabs.load(MemoryOrder::relaxed) == 0) continue;
+    for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
+      purged += purge_chunk(c, now_ns, min_age_ns);
+    }
+  }
+  return purged;
+}
+
 void SlabSource::release(Slab* s) noexcept {
+  uint64_t now = 0;
   Chunk* c = chunk_of_slab(s);
   const unsigned i = index_of_slab(c, s);
   ClassHead& head = heads_[c->size_class];
@@ -160,24 +323,42 @@ void SlabSource::release(Slab* s) noexcept {
   // HAKMEM_DIRTY_MB of free slabs resident for quick reuse, return the rest.
   const MemDiet diet = policy_.diet;
   bool decommit = diet == MemDiet::kImmediate;
+  const size_t bytes = touched_bytes(c, i);
   if (diet == MemDiet::kBounded && s->dirty.load()) {
-    const uint64_t dirty = dirty_bytes_.fetch_add(kSlabSize, MemoryOrder::relaxed);
-    if (dirty + kSlabSize > policy_.dirty_limit) {
-      dirty_bytes_.fetch_sub(kSlabSize, MemoryOrder::relaxed);
+    uint64_t dirty = dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
+    if (dirty + bytes > policy_.dirty_limit && pressure_.enabled()) {
+      // Make room by purging older free slabs first (rate-limited).
+      const uint64_t t = os::coarse_now_ns();
+      if (pressure_.claim_pass(t)) {
+        purge_older(t, pressure_.decay_ns());
+        dirty = dirty_bytes_.load(MemoryOrder::relaxed) - bytes;
+      }
+    }
+    if (dirty + bytes > policy_.dirty_limit) {
+      dirty_bytes_.fetch_sub(bytes, MemoryOrder::relaxed);
       decommit = true;
     }
   } else if (diet == MemDiet::kKeep && s->dirty.load()) {
-    dirty_bytes_.fetch_add(kSlabSize, MemoryOrder::relaxed);
+    dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
   }
   if (decommit) {
-    const uintptr_t begin = slab_area_begin(c, i);
-    os::decommit(reinterpret_cast<void*>(begin), slab_area_end(c, i) - begin);
-    purged_bytes_.fetch_add(slab_area_end(c, i) - begin, MemoryOrder::relaxed);
-    s->dirty.store(0);
+    purge_pages(c, i);
+  } else if (s->dirty.load()) {
+    c->resident_hint.fetch_or(uint32_t{1} << i, MemoryOrder::relaxed);
+    if (decay_.enabled()) {
+      now = os::coarse_now_ns();
+      s->released_at.store(now);
+    }
   }
   head.slabs_owned.fetch_sub(1, MemoryOrder::relaxed);
   head.free_slabs.fetch_add(1, MemoryOrder::relaxed);
-  c->free_slabs.release(i);  // linearization point (release): the slab is claimable
+  // Linearization point (release): the slab (run) is claimable.
+  if (c->run_slabs == 1) {
+    c->free_slabs.release(i);
+  } else {
+    c->free_slabs.release_run(run_mask(c, i));
+  }
+  if (now != 0) maybe_purge(now);
 }
 
 void SlabSource::abandon(Slab* s) noexcept {
@@ -220,9 +401,9 @@ unsigned SlabSource::collect_abandoned(ThreadHeap* heap, unsigned cls) noexcept 
 
 bool SlabSource::prewarm(unsigned cls, unsigned chunks) noexcept {
   for (unsigned n = 0; n < chunks; ++n) {
-    Chunk* c = new_chunk(cls, ~uint32_t{0});
+    Chunk* c = new_chunk(cls, false);
     if (c == nullptr) return false;
-    heads_[cls].free_slabs.fetch_add(kSlabsPerChunk, MemoryOrder::relaxed);
+    heads_[cls].free_slabs.fetch_add(usable_runs(cls), MemoryOrder::relaxed);
     link_chunk(cls, c);
   }
   return true;

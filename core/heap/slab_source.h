@@ -20,6 +20,7 @@
 #include "core/meta/chunk_registry.h"
 #include "core/meta/size_classes.h"
 #include "lockfree/chunk_list.h"
+#include "lockfree/decay.h"
 #include "lockfree/default_atomics.h"
 
 namespace hakmem {
@@ -51,15 +52,33 @@ enum class MemDiet : uint8_t {
 struct SlabSourcePolicy {
   MemDiet diet = MemDiet::kBounded;
   size_t dirty_limit = size_t{16} << 20;
+  // Under kBounded: a free slab kept resident is decommitted once it has
+  // been free this long (HAKMEM_PURGE_MS; 0: kept until reused).
+  uint64_t purge_ns = uint64_t{1000} * 1000 * 1000;
+  bool purge_lazily = false;  // HAKMEM_PURGE_MODE=free: MADV_FREE, not MADV_DONTNEED
   bool log_expansion = false;  // HAKMEM_LOG: one stderr line per new chunk
 };
 
 class SlabSource {
  public:
+  static constexpr uint64_t kPressureDivisor = 16;
   void configure(ChunkRegistry* registry, const SlabSourcePolicy& policy) noexcept {
     registry_ = registry;
     policy_ = policy;
+    decay_.configure(policy.diet == MemDiet::kBounded ? policy.purge_ns : 0);
+    pressure_.configure(policy.diet == MemDiet::kBounded ? policy.purge_ns / kPressureDivisor : 0);
   }
+
+  // Runs a purge pass if one is due (lockfree/decay.h): cheap otherwise.
+  // Called from acquire and release; the background purger calls it too.
+  void maybe_purge(uint64_t now_ns) noexcept {
+    if (decay_.claim_pass(now_ns)) purge_expired(now_ns);
+  }
+  // Decommits every free slab (run) that has been free for the decay time.
+  // Lock-free: each slab is claimed from the free bitmap for the moment it
+  // is looked at, then released again. Returns the bytes decommitted.
+  uint64_t purge_expired(uint64_t now_ns) noexcept;
+  const lockfree::DecaySchedule& decay() const noexcept { return decay_; }
 
   // A slab of class `cls` now owned by `heap`, with free or never-used
   // blocks; null only when the OS refuses memory.
@@ -95,8 +114,14 @@ class SlabSource {
 
  private:
   void prepare_fresh(Slab* s) noexcept;
+  void purge_pages(Chunk* c, unsigned i) noexcept;
+  uint64_t purge_chunk(Chunk* c, uint64_t now_ns, uint64_t min_age_ns) noexcept;
+  uint64_t purge_older(uint64_t now_ns, uint64_t min_age_ns) noexcept;
   Slab* own(ThreadHeap* heap, Chunk* c, unsigned i) noexcept;
-  Chunk* new_chunk(unsigned cls, uint32_t free_bits) noexcept;
+  Chunk* new_chunk(unsigned cls, bool keep_first) noexcept;
+  static unsigned usable_runs(unsigned cls) noexcept;
+  int claim_run_in(Chunk* c) noexcept;
+  int claim_slab_in(Chunk* c) noexcept;
   void unmap_unpublished_chunk(Chunk* c) noexcept;
   void link_chunk(unsigned cls, Chunk* c) noexcept;
   Slab* claim_free_in(ThreadHeap* heap, Chunk* c) noexcept;
@@ -108,8 +133,18 @@ class SlabSource {
   Counter mapped_bytes_{0};
   Counter dirty_bytes_{0};
   Counter purged_bytes_{0};
+  lockfree::DecaySchedule decay_;
+  // Over the dirty budget: at most one pass per interval purges slabs free
+  // for a sixteenth of the decay time, so that the budget holds the most
+  // recently freed slabs rather than the oldest.
+  lockfree::DecaySchedule pressure_;
 };
 
 inline Chunk* chunk_of_slab(const Slab* s) { return chunk_of(s); }
+
+// Runs of a chunk (chunk.h): the first run head with blocks, and the
+// free-bitmap bits of all runs with blocks.
+unsigned first_run(const Chunk* c) noexcept;
+uint32_t all_run_bits(const Chunk* c) noexcept;
 
 }  // namespace hakmem

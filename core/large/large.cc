@@ -149,8 +149,33 @@ uint64_t LargeCache::cached_count() const noexcept {
   return n;
 }
 
+uint64_t LargeAllocator::purge_expired(uint64_t now_ns) noexcept {
+  if (cache_.cached_bytes() == 0) return 0;
+  // Take every cached mapping out (at most the slot count), unmap the
+  // expired ones, put the others back. A concurrent alloc may miss the
+  // cache meanwhile and map afresh; correct, and once per interval at most.
+  LargeHeader* keep[LargeCache::kSlots];
+  unsigned kept = 0;
+  uint64_t unmapped = 0;
+  for (unsigned n = 0; n < LargeCache::kSlots; ++n) {
+    LargeHeader* h = cache_.take_any();  // acquire: cached_at, written before put, is visible
+    if (h == nullptr) break;
+    if (decay_.expired(h->cached_at, now_ns)) {
+      unmapped += h->mapping_size;
+      unmap(h);
+    } else {
+      keep[kept++] = h;
+    }
+  }
+  for (unsigned k = 0; k < kept; ++k) {
+    if (!cache_.put(keep[k], policy_.cache_limit)) unmap(keep[k]);
+  }
+  return unmapped;
+}
+
 void* LargeAllocator::alloc(size_t size, size_t align, bool zero) noexcept {
   HAKMEM_ASSERT(registry_ != nullptr, "the large allocator is configured before use");
+  if (decay_.enabled()) maybe_purge(os::coarse_now_ns());
   const size_t offset = align >= kChunkSize ? kChunkSize : (align > kHeaderRoom ? align : kHeaderRoom);
   if (size > (size_t{1} << kAddressBits) - offset - kChunkSize) {
     errno = ENOMEM;
@@ -189,6 +214,11 @@ void LargeAllocator::free(LargeHeader* h) noexcept {
   live_bytes_.fetch_sub(h->mapping_size, MemoryOrder::relaxed);
   live_count_.fetch_sub(1, MemoryOrder::relaxed);
   h->magic = kLargeFreedMagic;
+  uint64_t now = 0;
+  if (decay_.enabled()) {
+    now = os::coarse_now_ns();
+    h->cached_at = now;  // published to a later taker by put()'s release CAS
+  }
   // Cached mappings stay resident (reusing them costs no page faults); the
   // cache's size bounds what that keeps. Under HAKMEM_MEM_DIET=2 their pages
   // beyond the first granule go back to the OS at once.
@@ -201,7 +231,10 @@ void LargeAllocator::free(LargeHeader* h) noexcept {
   const size_t limit = policy_.cache_limit;
   if (h->user_offset < kChunkSize && h->mapping_size <= limit) {
     for (int attempt = 0; attempt < kEvictionsPerFree; ++attempt) {
-      if (cache_.put(h, limit)) return;
+      if (cache_.put(h, limit)) {
+        if (now != 0) maybe_purge(now);
+        return;
+      }
       LargeHeader* old = cache_.take_any();
       if (old == nullptr) break;
       unmap(old);

@@ -15,6 +15,7 @@
 
 #include "core/meta/chunk_registry.h"
 #include "core/meta/large_header.h"
+#include "lockfree/decay.h"
 #include "lockfree/default_atomics.h"
 
 namespace hakmem {
@@ -44,6 +45,9 @@ struct LargePolicy {
   // HAKMEM_MEM_DIET=2: a cached mapping's pages beyond its first granule go
   // back to the OS at once.
   bool decommit_cached = false;
+  // A cached mapping unused this long is unmapped (HAKMEM_PURGE_MS; 0: kept
+  // until reused or evicted).
+  uint64_t purge_ns = 0;
 };
 
 class LargeAllocator {
@@ -52,7 +56,18 @@ class LargeAllocator {
   void configure(ChunkRegistry* registry, const LargePolicy& policy) noexcept {
     registry_ = registry;
     policy_ = policy;
+    decay_.configure(policy.purge_ns);
   }
+
+  // Runs a purge pass if one is due (lockfree/decay.h). Called by alloc and
+  // free, and by the background purger.
+  void maybe_purge(uint64_t now_ns) noexcept {
+    if (decay_.claim_pass(now_ns)) purge_expired(now_ns);
+  }
+  // Unmaps every cached mapping that has been cached for the decay time.
+  // Each is taken out of the cache (LargeCache::take_any) for the moment it
+  // is looked at; the others are put back. Returns the bytes unmapped.
+  uint64_t purge_expired(uint64_t now_ns) noexcept;
 
   void* alloc(size_t size, size_t align, bool zero) noexcept;
   void free(LargeHeader* h) noexcept;
@@ -82,6 +97,7 @@ class LargeAllocator {
   ChunkRegistry* registry_ = nullptr;
   LargePolicy policy_{};
   LargeCache cache_;
+  lockfree::DecaySchedule decay_;
   Counter live_bytes_{0};
   Counter live_count_{0};
   Counter mapped_bytes_{0};

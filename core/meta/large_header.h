@@ -22,6 +22,7 @@ struct LargeHeader {
   size_t mapping_size;    // bytes, a multiple of kChunkSize
   size_t user_offset;     // block address - header address
   size_t requested;       // bytes asked for
+  uint64_t cached_at;     // while cached: when it was freed (os::coarse_now_ns)
 
   bool freed() const { return magic == kLargeFreedMagic; }
   size_t usable_size() const { return mapping_size - user_offset; }

@@ -4,6 +4,13 @@
 //   registry kind of its granule -> for a chunk: its slab, then whether it
 //   is a block start -> for a large mapping: whether it is the block start.
 //
+// A medium block (a block of a run of several slabs, chunk.h) that starts in
+// its run's first slab is found like a small one. One that starts in a later
+// slab of the run falls out of the first test (that slab's descriptor has no
+// area) and is resolved, still in O(1), from the run head's geometry. The
+// inline free fast paths use classify_in_first_slab, which leaves that step
+// to the slow path, so that the small fast path is what it was.
+//
 // Whether the block is free (its free tag, or a large header's magic) is
 // the caller's next question; `freed` answers it with the process's key.
 // Every entry point (free, realloc, sized delete, usable size, owns) starts
@@ -21,7 +28,7 @@
 namespace hakmem {
 
 enum class PointerKind : uint8_t {
-  kSmall,     // the start of a block in a chunk's slab
+  kSmall,     // the start of a block in a chunk's slab (or a medium run)
   kLarge,     // the start of a large block, live or cached
   kInterior,  // in hakmem's memory but not a block start (or metadata)
   kForeign,   // not hakmem's: stack, global, another allocator's, null
@@ -53,9 +60,29 @@ inline Pointer classify_outside_chunks(GranuleKind granule, const void* p) {
   }
   return {PointerKind::kInterior};
 }
+
+// p is in chunk c but not a block start of its slab's descriptor s: a block
+// of a medium run that starts after the run's first slab, or an interior
+// pointer. The run head's area covers the whole run, and its block-start
+// test is exact for any offset below 2^32.
+inline Pointer classify_in_run(Chunk* c, Slab* s, const void* p) {
+  const unsigned k = c->run_slabs;
+  if (k > 1) {
+    const unsigned i = slab_index_of(p);
+    Slab* head = &c->slabs[i - i % k];
+    if (head->is_block_start(p)) {
+      return {PointerKind::kSmall, c, head, static_cast<FreeBlock*>(const_cast<void*>(p))};
+    }
+    return {PointerKind::kInterior, c, head};
+  }
+  return {PointerKind::kInterior, c, s};
+}
 }  // namespace detail
 
-HAKMEM_ALWAYS_INLINE Pointer classify(const ChunkRegistry& registry, const void* p) {
+// The free fast paths' classification: exact except that a medium block
+// starting after its run's first slab comes back kInterior (with its chunk
+// set). Those paths then take the slow path, which calls classify().
+HAKMEM_ALWAYS_INLINE Pointer classify_in_first_slab(const ChunkRegistry& registry, const void* p) {
   const GranuleKind granule = registry.kind_of(p);
   if (HAKMEM_LIKELY(granule == kGranuleChunk)) {
     Chunk* c = chunk_of(p);
@@ -66,6 +93,14 @@ HAKMEM_ALWAYS_INLINE Pointer classify(const ChunkRegistry& registry, const void*
     return {PointerKind::kInterior, c, s};
   }
   return detail::classify_outside_chunks(granule, p);
+}
+
+HAKMEM_ALWAYS_INLINE Pointer classify(const ChunkRegistry& registry, const void* p) {
+  const Pointer ptr = classify_in_first_slab(registry, p);
+  if (HAKMEM_UNLIKELY(ptr.kind == PointerKind::kInterior && ptr.chunk != nullptr)) {
+    return detail::classify_in_run(ptr.chunk, ptr.slab, p);
+  }
+  return ptr;
 }
 
 // The heap error for a pointer that is neither a small nor a large block.

@@ -130,6 +130,9 @@ struct alignas(kSlabLineSize) BasicSlab {
   Var<uintptr_t> carve_end{0};
   Var<BasicSlab*> prev{nullptr}, next{nullptr};  // owner's heap list
   Var<uint8_t> dirty{0};  // pages may be resident (not decommitted)
+  // When the slab was last released dirty (os::coarse_now_ns); a purge pass
+  // decommits it once it has been free for the decay time.
+  Var<uint64_t> released_at{0};
 
   // --- third cache line, written by remote freers: their pushes do not
   // bounce the owner's lines ---

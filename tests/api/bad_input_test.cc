@@ -576,10 +576,10 @@ TEST_F(ImpossibleRequest, QueriesOnBadPointersReportNothing) {
   // block, without a report.
   char on_stack[64];
   char* small = static_cast<char*>(hak_malloc(64));
-  char* large = static_cast<char*>(hak_malloc(100000));
+  char* large = static_cast<char*>(hak_malloc(3u << 20));
   void* freed = hak_malloc(64);
   hak_free(freed);
-  void* freed_large = hak_malloc(200000);
+  void* freed_large = hak_malloc(5u << 20);
   hak_free(freed_large);
   const void* wild = reinterpret_cast<void*>(uintptr_t{0xdead0000beef0000});
   const void* bad[] = {on_stack, g_global_buffer, small + 8, small + 1, large + 64,

@@ -203,7 +203,7 @@ void expect_documented_fields(const Json& j, pid_t pid) {
   EXPECT_EQ(j["options"].order,
             (std::vector<std::string>{"mem_diet", "dirty_limit_bytes", "large_cache_limit_bytes", "on_error"}));
   ASSERT_EQ(j["classes"].kind, Json::kArray);
-  ASSERT_EQ(j["classes"].items.size(), 40u);
+  ASSERT_EQ(j["classes"].items.size(), 60u);  // 40 small and 20 medium classes
   for (size_t i = 0; i < j["classes"].items.size(); ++i) {
     const Json& c = j["classes"].items[i];
     EXPECT_EQ(c.order, (std::vector<std::string>{"class", "block_size", "chunks", "slabs_in_use",

@@ -20,6 +20,6 @@ inline hak_stats stats() {
 }
 
 // The statistics of the size class that serves `size`.
-inline hak_class_stats class_stats(size_t size) { return stats().classes[hakmem::size_to_class(size)]; }
+inline hak_class_stats class_stats(size_t size) { return stats().classes[hakmem::any_size_to_class(size)]; }
 
 }  // namespace hakmem_test

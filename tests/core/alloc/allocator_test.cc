@@ -52,7 +52,7 @@ TEST(Allocator, ZeroSizeGivesDistinctBlocks) {
 
 TEST(Allocator, OwnershipClassification) {
   void* small = hak_malloc(100);
-  void* large = hak_malloc(1 << 20);
+  void* large = hak_malloc(3 << 20);
   int local = 0;
   EXPECT_TRUE(hak_owns(small));
   EXPECT_TRUE(hak_owns(large));

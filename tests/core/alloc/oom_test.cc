@@ -91,7 +91,7 @@ int run_oom_scenario() {
     fill(p, n, 100000 + i);
     earlier.push_back({p, n, 100000 + i});
   }
-  g_reserve = malloc(size_t{1} << 20);
+  g_reserve = malloc(size_t{2} << 20);  // a large block: a mapping of its own
 
   // Threads that will hit the limit concurrently, started before it.
   constexpr unsigned kThreads = 4;
@@ -211,7 +211,7 @@ int run_oom_scenario() {
   });
   void* rescued = nullptr;
   try {
-    rescued = ::operator new(size_t{1} << 19);
+    rescued = ::operator new(size_t{3} << 19);
   } catch (const std::bad_alloc&) {
   }
   CHECK_OR_COUNT(rescued != nullptr);

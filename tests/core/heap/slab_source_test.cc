@@ -296,7 +296,7 @@ HAKMEM_CHILD(prewarm) {
   hak_stats st;
   st.version = HAK_STATS_VERSION;
   CHILD_CHECK(hak_get_stats(&st) == 0);
-  // 3 + 2 prewarmed, 1 for the first block; 65536 is not a small size.
+  // 3 + 2 prewarmed, 1 for the first block; 4 MiB is not a small or medium size.
   uint64_t total = 0;
   for (unsigned c = 0; c < st.num_classes; ++c) total += st.classes[c].chunks;
   CHILD_CHECK(total == 6);
@@ -318,7 +318,7 @@ HAKMEM_CHILD(prewarm) {
 
 TEST(SlabSource, PrewarmMapsChunksAtStart) {
   const hakmem_test::ChildResult r = hakmem_test::run_child(
-      "prewarm", {"HAKMEM_PREWARM=4096:3,100:2,65536:4", "HAKMEM_LOG=1"});
+      "prewarm", {"HAKMEM_PREWARM=4096:3,100:2,4194304:4", "HAKMEM_LOG=1"});
   ASSERT_TRUE(r.exited && r.exit_code == 0) << r.describe();
   const std::string prefix = "hakmem: class " + std::to_string(size_to_class(4096)) + " (4096 B): ";
   EXPECT_EQ(hakmem_test::count_occurrences(r.err, prefix), 3u) << r.err;

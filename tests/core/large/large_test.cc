@@ -1,4 +1,5 @@
-// Large blocks (core/large/large.cc): requests above 32 KiB get their own mapping;
+// Large blocks (core/large/large.cc): requests above kMaxMediumSize (1 MiB)
+// get their own mapping;
 // freed mappings are cached (up to HAKMEM_LARGE_CACHE_MB) and reused.
 #include <errno.h>
 
@@ -33,17 +34,17 @@ bool all_zero(const void* p, size_t n) {
 
 std::vector<size_t> large_sizes() {
   std::vector<size_t> sizes;
-  for (size_t s = 64 * kKiB; s <= 64 * kMiB; s *= 2) {
+  for (size_t s = 2 * kMiB; s <= 64 * kMiB; s *= 2) {
     sizes.push_back(s - 1);
     sizes.push_back(s);
     sizes.push_back(s + 1);
     sizes.push_back(s + s / 3);
   }
-  sizes.push_back(hakmem::kMaxSmallSize + 1);  // the smallest large request
+  sizes.push_back(hakmem::kMaxMediumSize + 1);  // the smallest large request
   return sizes;
 }
 
-TEST(Large, SizesFrom64KiBTo64MiB) {
+TEST(Large, SizesFrom1MiBTo64MiB) {
   const hak_stats s0 = stats();
   for (size_t size : large_sizes()) {
     void* p = hak_malloc(size);
@@ -84,7 +85,7 @@ TEST(Large, ManyLiveAtOnceKeepTheirContents) {
 // The cache's behaviour depends on what earlier frees left in it, so these
 // run in a fresh process whose cache starts empty.
 HAKMEM_CHILD(cache_reuse) {
-  for (size_t size : {64 * kKiB, 1 * kMiB, 5 * kMiB + 3, 30 * kMiB}) {
+  for (size_t size : {1 * kMiB + 1, 2 * kMiB, 5 * kMiB + 3, 30 * kMiB}) {
     void* p = hak_malloc(size);
     CHILD_CHECK(p != nullptr);
     memset(p, 0x11, size);
@@ -103,14 +104,14 @@ HAKMEM_CHILD(cache_reuse) {
     hak_free(q);
   }
   // A request needing the same number of 2 MiB granules reuses it too.
-  void* p = hak_malloc(1 * kMiB);
+  void* p = hak_malloc(1 * kMiB + 1);
   hak_free(p);
   void* q = hak_malloc(1 * kMiB + 512 * kKiB);
   CHILD_CHECK(q == p);
   hak_free(q);
 
   // calloc of a reused (dirty) mapping is zeroed.
-  for (size_t size : {100 * kKiB, 1 * kMiB, 3 * kMiB + 5, 9 * kMiB}) {
+  for (size_t size : {1 * kMiB + 100 * kKiB, 2 * kMiB, 3 * kMiB + 5, 9 * kMiB}) {
     void* a = hak_malloc(size);
     CHILD_CHECK(a != nullptr);
     memset(a, 0xab, size);
@@ -126,7 +127,7 @@ HAKMEM_CHILD(cache_reuse) {
 }
 
 TEST(Large, FreedBlocksAreReusedFromTheCache) {
-  const hakmem_test::ChildResult r = hakmem_test::run_child("cache_reuse", {});
+  const hakmem_test::ChildResult r = hakmem_test::run_child("cache_reuse", {"HAKMEM_PURGE_MS=0"});
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
 }
 
@@ -279,7 +280,7 @@ TEST(Large, ConcurrentAllocAndFree) {
 HAKMEM_CHILD(no_large_cache) {
   hak_free(hak_malloc(1));
   const hak_stats s0 = stats();
-  void* p = hak_malloc(1 * kMiB);
+  void* p = hak_malloc(2 * kMiB);
   CHILD_CHECK(p != nullptr);
   CHILD_CHECK(stats().bytes_mapped > s0.bytes_mapped);
   hak_free(p);
@@ -291,7 +292,7 @@ HAKMEM_CHILD(no_large_cache) {
 
 TEST(Large, CacheCanBeDisabled) {
   const hakmem_test::ChildResult r =
-      hakmem_test::run_child("no_large_cache", {"HAKMEM_LARGE_CACHE_MB=0"});
+      hakmem_test::run_child("no_large_cache", {"HAKMEM_LARGE_CACHE_MB=0", "HAKMEM_PURGE_MS=0"});
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
 }
 

@@ -18,7 +18,8 @@ namespace {
 TEST(SizeClasses, ShapeOfTheSet) {
   ASSERT_EQ(detail::kClassSizes.size(), kNumClasses);
   EXPECT_EQ(class_to_size(0), 16u);
-  EXPECT_EQ(class_to_size(kNumClasses - 1), kMaxSmallSize);
+  EXPECT_EQ(class_to_size(kNumSmallClasses - 1), kMaxSmallSize);
+  EXPECT_EQ(class_to_size(kNumClasses - 1), kMaxMediumSize);
   for (unsigned c = 0; c < kNumClasses; ++c) {
     EXPECT_EQ(class_to_size(c) % 16, 0u) << "class " << c;
     if (c > 0) EXPECT_GT(class_to_size(c), class_to_size(c - 1)) << "class " << c;
@@ -31,6 +32,36 @@ TEST(SizeClasses, ShapeOfTheSet) {
   }
   // The class count fits the statistics array.
   EXPECT_LE(kNumClasses, unsigned(HAK_STATS_MAX_CLASSES));
+}
+
+TEST(SizeClasses, EveryMediumSizeMapsToSmallestClassThatFits) {
+  unsigned expected = kNumSmallClasses;
+  for (size_t size = kMaxSmallSize + 1; size <= kMaxMediumSize; ++size) {
+    while (class_to_size(expected) < size) ++expected;
+    const unsigned cls = medium_size_to_class(size);
+    ASSERT_EQ(cls, expected) << "size " << size;
+    ASSERT_EQ(any_size_to_class(size), expected) << "size " << size;
+    ASSERT_TRUE(is_medium_class(cls)) << "size " << size;
+    ASSERT_LE((class_to_size(cls) - size) * 4, size) << "at most 25% waste, size " << size;
+  }
+  for (size_t size = 0; size <= kMaxSmallSize; size += 7) {
+    ASSERT_EQ(any_size_to_class(size), size_to_class(size));
+  }
+}
+
+TEST(SizeClasses, MediumRunsFitAndWasteLittle) {
+  for (unsigned c = 0; c < kNumClasses; ++c) {
+    const size_t run = class_run_slabs(c) * kSlabSize;
+    if (!is_medium_class(c)) {
+      EXPECT_EQ(class_run_slabs(c), 1u) << "class " << c;
+      continue;
+    }
+    EXPECT_EQ(class_to_size(c) % kMediumAlign, 0u) << "class " << c;
+    ASSERT_GE(run, class_to_size(c)) << "class " << c;
+    EXPECT_LE(class_run_slabs(c), 16u) << "class " << c;
+    // The tail after the last block is at most an eighth of the run.
+    EXPECT_LE((run % class_to_size(c)) * 8, run) << "class " << c;
+  }
 }
 
 TEST(SizeClasses, EverySizeMapsToSmallestClassThatFits) {
