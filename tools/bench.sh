@@ -5,7 +5,7 @@
 #   tools/bench.sh [--quick | --full] [options]
 #
 #   (default)         3 repetitions, 1.2 s per timed run, 1 GiB memory-return
-#                     (about 8 minutes on 2 cores)
+#                     (about 10 minutes on 2 cores)
 #   --quick           2 repetitions, 0.3 s per run, 256 MiB (about 2 minutes)
 #   --full            5 repetitions, 4 s per run, 1 GiB, extra workloads
 #                     (about 45 minutes)
