@@ -4,7 +4,8 @@
 # when its own accounting fails, e.g. blocks produced != consumed, and 3
 # when a block's stamp was overwritten: a block handed out twice), prints
 # its RESULT line with corrupt=0 and a positive measurement, and hakmem
-# reported no heap error. `workloads help` must list exactly the
+# reported no heap error (each run is sized so that even the unoptimised
+# build completes operations in its time). `workloads help` must list exactly the
 # subcommands run here, so a new one cannot go untested.
 # Usage: workloads_test.sh PATH_TO_workloads_on_hakmem
 set -uo pipefail
@@ -15,7 +16,7 @@ runs=(
   "thread-churn seconds=0.1"
   "size-mix seconds=0.1"
   "realloc-growth seconds=0.1"
-  "large-blocks seconds=0.1"
+  "large-blocks seconds=0.2 live=2 max=2M"
   "memory-return total=32M idle=0.05"
   "batch-handoff seconds=0.1 threads=4"
   "batch-handoff seconds=0.1 threads=3 ring=1"
