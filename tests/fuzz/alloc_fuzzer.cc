@@ -52,6 +52,9 @@ constexpr size_t kClassSizes[] = {16,   32,   48,   64,   80,    96,    112,   1
                                   1280, 1536, 1792, 2048, 2560,  3072,  3584,  4096,  5120,  6144,
                                   7168, 8192, 10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768};
 constexpr size_t kMaxSmall = 32768;
+// Blocks up to this size live in chunks (small and medium classes) and count
+// in the classes' live_blocks; larger ones are large blocks.
+constexpr size_t kMaxInChunk = size_t{1} << 20;
 
 size_t read_size(Input& in) {
   const uint8_t mode = in.byte();
@@ -138,7 +141,7 @@ void check_new_block(const Slot& s, bool from_realloc) {
   if (!hak_owns(s.p)) fail("hak_owns denies a live block", a);
 }
 
-bool is_large(size_t n) { return n > kMaxSmall; }
+bool is_large(size_t n) { return n > kMaxInChunk; }
 
 void release(Slot& s, Input& in) {
   if (s.p == nullptr) return;
