@@ -19,7 +19,7 @@ constexpr uint32_t kFullScanInterval = 256;
 
 // How much of a slab one refill carves. The blocks of the first batch are
 // the ones a steady malloc/free loop of the class keeps cycling through
-// (free puts them back on the slab, the next refill takes them all), so
+// (free returns them to the slab, the next refill takes them all), so
 // the batch sets how often the loop refills: 16 KiB is 16 blocks of 1 KiB
 // or 64 of 256 B, and still fits in L1 beside the program's data.
 constexpr size_t kCarveBytes = 4 * kPageSize;
