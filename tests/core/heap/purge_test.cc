@@ -9,7 +9,14 @@
 // What is measured is hakmem's own resident memory (hak_stats.bytes_resident),
 // as in tests/core/alloc/memory_return_test.cc. Each scenario runs in a fresh
 // process. The bounds on waiting are the documented deadlines (decay time +
-// 1 s), generous against the 250 ms decay used here.
+// 1 s).
+//
+// Every scenario frees less than its dirty budget (HAKMEM_DIRTY_MB=64), so
+// nothing is purged under pressure (that path purges slabs free for a
+// sixteenth of the decay time, which a test paused by the scheduler for a
+// few milliseconds would see) and the schedule alone empties the budget.
+// The 500 ms decay leaves the controls taken right after the free-all far
+// from the deadline on a loaded machine.
 #include <gtest/gtest.h>
 #include <time.h>
 
@@ -27,8 +34,8 @@ namespace {
 using hakmem_test::stats;
 
 constexpr size_t kMiB = size_t{1} << 20;
-constexpr size_t kTotal = 96 * kMiB;
-constexpr uint64_t kDecayMs = 250;
+constexpr size_t kTotal = 32 * kMiB;
+constexpr uint64_t kDecayMs = 500;
 // The heaps' current slabs (one per class used), chunk headers, the
 // registry's and the heaps' pages.
 constexpr size_t kSlack = 4 * kMiB;
@@ -80,10 +87,12 @@ HAKMEM_CHILD(background_purge) {
     if (st.bytes_dirty_free == 0 && st.bytes_resident <= baseline + kSlack) break;
     sleep_ms(20);
   }
-  printf("baseline %zu freed %llu (dirty %llu) -> %llu (dirty %llu) after %llu ms\n", baseline,
-         (unsigned long long)freed.bytes_resident, (unsigned long long)freed.bytes_dirty_free,
-         (unsigned long long)st.bytes_resident, (unsigned long long)st.bytes_dirty_free,
-         (unsigned long long)(now_ms() - t0));
+  printf(
+      "baseline %zu freed %llu (dirty %llu) -> %llu (dirty %llu) after %llu "
+      "ms\n",
+      baseline, (unsigned long long)freed.bytes_resident,
+      (unsigned long long)freed.bytes_dirty_free, (unsigned long long)st.bytes_resident,
+      (unsigned long long)st.bytes_dirty_free, (unsigned long long)(now_ms() - t0));
   CHILD_CHECK(st.bytes_dirty_free == 0);
   CHILD_CHECK(st.bytes_resident <= baseline + kSlack);
   // Dirty bytes count whole slabs, purged bytes their block areas (slab 0's
@@ -95,7 +104,8 @@ HAKMEM_CHILD(background_purge) {
 
 TEST(Purge, IdleProcessShrinksWithinDecayPlusOneSecondWithTheBackgroundPurger) {
   const auto r = hakmem_test::run_child(
-      "background_purge", {"HAKMEM_PURGE_MS=250", "HAKMEM_BACKGROUND_PURGE=1"}, 120);
+      "background_purge",
+      {"HAKMEM_PURGE_MS=500", "HAKMEM_DIRTY_MB=64", "HAKMEM_BACKGROUND_PURGE=1"}, 120);
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
   printf("%s", r.out.c_str());
 }
@@ -113,9 +123,11 @@ HAKMEM_CHILD(purge_on_next_allocation) {
   void* p = hak_malloc(3000);  // a class not used yet: its first slab is acquired
   CHILD_CHECK(p != nullptr);
   const hak_stats after = stats();
-  printf("baseline %zu idle %llu (dirty %llu) -> after one allocation %llu (dirty %llu)\n", baseline,
-         (unsigned long long)idle.bytes_resident, (unsigned long long)idle.bytes_dirty_free,
-         (unsigned long long)after.bytes_resident, (unsigned long long)after.bytes_dirty_free);
+  printf(
+      "baseline %zu idle %llu (dirty %llu) -> after one allocation %llu "
+      "(dirty %llu)\n",
+      baseline, (unsigned long long)idle.bytes_resident, (unsigned long long)idle.bytes_dirty_free,
+      (unsigned long long)after.bytes_resident, (unsigned long long)after.bytes_dirty_free);
   CHILD_CHECK(after.bytes_dirty_free == 0);
   CHILD_CHECK(after.bytes_resident <= baseline + kSlack);
   hak_free(p);
@@ -123,7 +135,8 @@ HAKMEM_CHILD(purge_on_next_allocation) {
 }
 
 TEST(Purge, NextAllocationAfterTheDecayTimePurges) {
-  const auto r = hakmem_test::run_child("purge_on_next_allocation", {"HAKMEM_PURGE_MS=250"}, 120);
+  const auto r = hakmem_test::run_child("purge_on_next_allocation",
+                                        {"HAKMEM_PURGE_MS=500", "HAKMEM_DIRTY_MB=64"}, 120);
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
   printf("%s", r.out.c_str());
 }
@@ -141,8 +154,8 @@ HAKMEM_CHILD(purge_off) {
 }
 
 TEST(Purge, ZeroTurnsTheDecayOff) {
-  const auto r =
-      hakmem_test::run_child("purge_off", {"HAKMEM_PURGE_MS=0", "HAKMEM_BACKGROUND_PURGE=1"}, 120);
+  const auto r = hakmem_test::run_child(
+      "purge_off", {"HAKMEM_PURGE_MS=0", "HAKMEM_DIRTY_MB=64", "HAKMEM_BACKGROUND_PURGE=1"}, 120);
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
 }
 
@@ -169,7 +182,8 @@ HAKMEM_CHILD(purge_lazily) {
 }
 
 TEST(Purge, MadvFreeMode) {
-  const auto r = hakmem_test::run_child("purge_lazily", {"HAKMEM_PURGE_MS=250", "HAKMEM_PURGE_MODE=free"}, 120);
+  const auto r = hakmem_test::run_child(
+      "purge_lazily", {"HAKMEM_PURGE_MS=500", "HAKMEM_DIRTY_MB=64", "HAKMEM_PURGE_MODE=free"}, 120);
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
 }
 
@@ -203,7 +217,8 @@ HAKMEM_CHILD(large_cache_purge) {
 
 TEST(Purge, CachedLargeMappingsAreUnmappedAfterTheDecayTime) {
   const auto r = hakmem_test::run_child(
-      "large_cache_purge", {"HAKMEM_PURGE_MS=250", "HAKMEM_BACKGROUND_PURGE=1"}, 120);
+      "large_cache_purge",
+      {"HAKMEM_PURGE_MS=500", "HAKMEM_DIRTY_MB=64", "HAKMEM_BACKGROUND_PURGE=1"}, 120);
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
   printf("%s", r.out.c_str());
 }
