@@ -5,6 +5,7 @@
 
 #include <time.h>
 
+#include "core/alloc/fast_path.h"
 #include "core/alloc/refill.h"
 #include "core/heap/remote_free.h"
 #include "platform/assert.h"
@@ -45,6 +46,7 @@ void thread_exit(void* arg) noexcept {
   heap->remote_notices.drain([](Slab*) {});  // every owned slab is drained below
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     ClassSlabs& cc = heap->slabs[cls];
+    return_hot_blocks(heap, cls);
     if (Slab* s = retire_current(heap, cls)) abandon_or_release(s);
     while (Slab* s = slab_list_pop(cc, kOnPartialList)) abandon_or_release(s);
     while (Slab* s = slab_list_pop(cc, kOnFullList)) abandon_or_release(s);
