@@ -94,7 +94,7 @@ void LargeAllocator::cache_range(LargeHeader* h, size_t granules, uint64_t cache
 void LargeAllocator::split_tail(CachedRange r, size_t granules) noexcept {
   if (r.units <= granules) return;
   LargeHeader* tail = header_at(r.base + (granules << kChunkShift));
-  tail->user_offset = kHeaderRoom;  // no block starts here: a stale pointer is interior
+  tail->user_offset = kHeaderRoom;  // a stale pointer there finds a freed header
   tail->requested = 0;
   cache_range(tail, r.units - granules, header_at(r.base)->cached_at);
 }
@@ -322,13 +322,24 @@ void* LargeAllocator::grow(LargeHeader* h, size_t new_size) noexcept {
   const size_t mapping_size = align_up(offset + new_size + new_size / 4, kChunkSize);
   void* target = os::map_aligned(mapping_size, kChunkSize);
   if (target == nullptr) return nullptr;
-  void* moved = mremap(h, old_size, mapping_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
-  if (moved == MAP_FAILED) {
-    os::unmap(target, mapping_size);
-    return nullptr;
+  if (mapping_size >= kHugePageGranules * kChunkSize) os::advise_huge_pages(target, mapping_size);
+  // The old granules stop being hakmem's before their pages leave: once a
+  // granule is a hole, another thread's mmap may be placed there and
+  // register it, and a later store would unmark that thread's block.
+  const size_t old_granules = old_size >> kChunkShift;
+  registry_->set(h, old_granules, kGranuleForeign);
+  // A block carved from coalesced or gathered ranges may span several
+  // kernel mappings: move_granules moves those granule by granule. If it
+  // stops early (the kernel refuses a move), the rest is copied: the moved
+  // granules' old addresses may already belong to someone else, so nothing
+  // moves back.
+  const size_t moved = move_granules(address_of(h), reinterpret_cast<uintptr_t>(target), old_granules);
+  if (moved < old_granules) {
+    const size_t done = moved << kChunkShift;
+    memcpy(static_cast<char*>(target) + done, reinterpret_cast<char*>(h) + done, old_size - done);
+    os::unmap(reinterpret_cast<char*>(h) + done, old_size - done);
   }
-  registry_->set(h, old_size >> kChunkShift, kGranuleForeign);
-  auto* nh = static_cast<LargeHeader*>(moved);
+  auto* nh = static_cast<LargeHeader*>(target);
   nh->mapping_size = mapping_size;
   nh->requested = new_size;
   nh->magic = kLargeMagic ^ reinterpret_cast<uintptr_t>(nh);

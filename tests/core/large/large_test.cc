@@ -18,6 +18,7 @@
 
 #include "api/hakmem.h"
 #include "core/meta/size_classes.h"
+#include "platform/sanitizer.h"
 #include "tests/support/pattern.h"
 #include "tests/support/stats.h"
 #include "tests/support/test_util.h"
@@ -222,6 +223,16 @@ TEST(Large, AlignedLargeBlocks) {
   EXPECT_EQ(hak_check(), 0u);
 }
 
+// After concurrent tests: no large block live, the cache within its budget
+// (no decay in this process: HAKMEM_PURGE_MS=0), the heap consistent.
+void expect_all_large_blocks_freed(const hak_stats& s0) {
+  const hak_stats s1 = stats();
+  EXPECT_EQ(s1.large_live_blocks, s0.large_live_blocks);
+  EXPECT_EQ(s1.large_live_bytes, s0.large_live_bytes);
+  EXPECT_LE(s1.large_cached_bytes, 64 * kMiB);
+  EXPECT_EQ(hak_check(), 0u);
+}
+
 TEST(Large, ConcurrentAllocAndFree) {
   // Threads allocate and free large blocks of mixed sizes, some freed by
   // another thread, contending on the mapping cache.
@@ -274,11 +285,7 @@ TEST(Large, ConcurrentAllocAndFree) {
     if (void* p = e.load()) hak_free(p);
   }
   EXPECT_EQ(bad.load(), 0);
-  const hak_stats s1 = stats();
-  EXPECT_EQ(s1.large_live_blocks, s0.large_live_blocks);
-  EXPECT_EQ(s1.large_live_bytes, s0.large_live_bytes);
-  EXPECT_LE(s1.large_cached_bytes, 64 * kMiB);
-  EXPECT_EQ(hak_check(), 0u);
+  expect_all_large_blocks_freed(s0);
 }
 
 HAKMEM_CHILD(no_large_cache) {
@@ -321,6 +328,14 @@ void touch_pages(void* p, size_t n) {
 // per page (or one per 2 MiB huge page, 1/512), reused memory none; the
 // slack is for the test's own stack and bookkeeping.
 bool few_faults(long faults, size_t n) { return faults < long(n / 4096 / 32) + 8; }
+
+// Pages moved to new addresses (gather, mremap) fault nothing in, but a
+// sanitizer's shadow of the new addresses does (TSan: two faults per page).
+// Under a sanitizer those checks rest on hakmem's own figures (no new
+// mapping, cached bytes used) alone.
+constexpr bool kShadowFaults = HAKMEM_BUILT_WITH_TSAN || HAKMEM_BUILT_WITH_ASAN ||
+                               HAKMEM_BUILT_WITH_HWASAN || HAKMEM_BUILT_WITH_MSAN;
+bool few_faults_moved(long faults, size_t n) { return kShadowFaults || few_faults(faults, n); }
 
 uintptr_t addr(const void* p) { return reinterpret_cast<uintptr_t>(p); }
 
@@ -378,13 +393,23 @@ HAKMEM_CHILD(reuse_without_faults) {
          (unsigned long long)g0.large_cached_bytes, g_faults, (unsigned long long)g0.bytes_mapped,
          (unsigned long long)g1.bytes_mapped);
   CHILD_CHECK(g0.large_cached_bytes >= 16 * kMiB);
-  CHILD_CHECK(few_faults(g_faults, 14 * kMiB));
+  CHILD_CHECK(few_faults_moved(g_faults, 14 * kMiB));
   CHILD_CHECK(g1.large_cached_bytes + 16 * kMiB <= g0.large_cached_bytes + 2 * kMiB);
   CHILD_CHECK(g1.bytes_mapped <= g0.bytes_mapped + 2 * kMiB);
   CHILD_CHECK(hak_check() == 0);
   auto* z = static_cast<unsigned char*>(hak_calloc(1, 5 * kMiB));  // dirty reuse is zeroed
   CHILD_CHECK(z != nullptr && all_zero(z, 5 * kMiB));
   hak_free(z);
+  // The gathered block spans several kernel mappings; growing it moves its
+  // pages all the same (mremap granule by granule), contents intact.
+  fill_pattern(big, 14 * kMiB, 7);
+  const hak_stats m0 = stats();
+  big = hak_realloc(big, 60 * kMiB);
+  CHILD_CHECK(big != nullptr && check_pattern(big, 14 * kMiB, 7));
+  CHILD_CHECK(hak_usable_size(big) >= 60 * kMiB);
+  CHILD_CHECK(hak_check() == 0);
+  printf("grown to 60 MiB: mapped %llu -> %llu\n", (unsigned long long)m0.bytes_mapped,
+         (unsigned long long)stats().bytes_mapped);
   hak_free(big);
   for (void* f : fence) hak_free(f);
   CHILD_CHECK(hak_check() == 0);
@@ -498,7 +523,7 @@ HAKMEM_CHILD(budget_with_decay) {
   const long f0 = minor_faults();
   void* again = hak_malloc(100 * kMiB);
   touch_pages(again, 100 * kMiB);
-  CHILD_CHECK(few_faults(minor_faults() - f0, 100 * kMiB));
+  CHILD_CHECK(few_faults_moved(minor_faults() - f0, 100 * kMiB));  // partly gathered
   CHILD_CHECK(stats().bytes_mapped <= freed.bytes_mapped);
   hak_free(again);
   // After the decay time (500 ms, passes every 125 ms) the cache is back
@@ -609,11 +634,7 @@ TEST(LargeReuse, ConcurrentSplitCoalesceAndGrowth) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(bad.load(), 0);
-  const hak_stats s1 = stats();
-  EXPECT_EQ(s1.large_live_blocks, s0.large_live_blocks);
-  EXPECT_EQ(s1.large_live_bytes, s0.large_live_bytes);
-  EXPECT_LE(s1.large_cached_bytes, 64 * kMiB);
-  EXPECT_EQ(hak_check(), 0u);
+  expect_all_large_blocks_freed(s0);
 }
 
 }  // namespace
