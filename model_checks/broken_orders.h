@@ -9,6 +9,7 @@
 
 #include "lockfree/chunk_list.h"
 #include "lockfree/memory_order.h"
+#include "lockfree/range_cache.h"
 #include "lockfree/remote_free_list.h"
 #include "lockfree/slab_bitmap.h"
 
@@ -37,6 +38,16 @@ struct SlabBitmapRelaxedClaim {
 struct SlabBitmapRelaxedRelease {
   static constexpr MemoryOrder claim = SlabBitmapOrders::claim;
   static constexpr MemoryOrder release = MemoryOrder::relaxed;
+};
+
+struct RangeCacheRelaxedTake {
+  static constexpr MemoryOrder take = MemoryOrder::relaxed;
+  static constexpr MemoryOrder put = RangeCacheOrders::put;
+};
+
+struct RangeCacheRelaxedPut {
+  static constexpr MemoryOrder take = RangeCacheOrders::take;
+  static constexpr MemoryOrder put = MemoryOrder::relaxed;
 };
 
 }  // namespace hakmem::lockfree

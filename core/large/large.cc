@@ -15,21 +15,17 @@ using lockfree::MemoryOrder;
 constexpr size_t kHeaderRoom = kCacheLine;  // LargeHeader rounded to a cache line
 static_assert(sizeof(LargeHeader) <= kHeaderRoom);
 
-// Granule count of a cache slot value lives in the low bits (mapping
-// addresses are granule-aligned).
-constexpr uintptr_t kGranuleBits = kChunkMask;
-
 // Blocks of at least this many granules ask for transparent huge pages.
 constexpr size_t kHugePageGranules = 2;
 
-// A cached mapping serves requests of 1/kLargestFit of its size and up.
-constexpr size_t kLargestFit = 2;
-
-// A take retries this often when other threads take its best fit first.
-constexpr int kTakeAttempts = 4;
-// A free unmaps at most this many older cached mappings to make room for
-// its own, which bounds the cost of one free.
+// A free unmaps at most this many cached ranges to make room for its own,
+// which bounds the cost of one free.
 constexpr int kEvictionsPerFree = 4;
+
+using lockfree::CachedRange;
+
+LargeHeader* header_at(uintptr_t a) { return reinterpret_cast<LargeHeader*>(a); }
+uintptr_t address_of(const LargeHeader* h) { return reinterpret_cast<uintptr_t>(h); }
 
 }  // namespace
 
@@ -73,102 +69,128 @@ void LargeAllocator::register_mapping(LargeHeader* h) noexcept {
 }
 
 void LargeAllocator::unmap(LargeHeader* h) noexcept {
-  const size_t size = h->mapping_size;
-  registry_->set(h, size >> kChunkShift, kGranuleForeign);
+  unmap_range(address_of(h), h->mapping_size >> kChunkShift);
+}
+
+void LargeAllocator::unmap_range(uintptr_t base, size_t granules) noexcept {
+  const size_t size = granules << kChunkShift;
+  registry_->set(reinterpret_cast<void*>(base), granules, kGranuleForeign);
   mapped_bytes_.fetch_sub(size, MemoryOrder::relaxed);
   unmapped_bytes_.fetch_add(size, MemoryOrder::relaxed);
-  os::unmap(h, size);
+  os::unmap(reinterpret_cast<void*>(base), size);
 }
 
-LargeHeader* LargeCache::take(size_t granules) noexcept {
-  if (bytes_.load(MemoryOrder::relaxed) == 0) return nullptr;
-  // Best fit among mappings of `granules` to twice that; retry if another
-  // thread takes the chosen one first.
-  for (int attempt = 0; attempt < kTakeAttempts; ++attempt) {
-    Atomic<uintptr_t>* best = nullptr;
-    uintptr_t best_v = 0;
-    for (auto& slot : slots_) {
-      const uintptr_t v = slot.load(MemoryOrder::relaxed);
-      const size_t g = v & kGranuleBits;
-      if (v == 0 || g < granules || g > kLargestFit * granules) continue;
-      if (best == nullptr || g < (best_v & kGranuleBits)) {
-        best = &slot;
-        best_v = v;
-        if (g == granules) break;
+// A cached range's registry marks: kGranuleLarge on its first granule (its
+// header), kGranuleLargeInterior on the others, as for a live block. Marks
+// are written while the range is owned, before the put publishes it.
+void LargeAllocator::cache_range(LargeHeader* h, size_t granules, uint64_t cached_at) noexcept {
+  h->magic = kLargeFreedMagic;
+  h->mapping_size = granules << kChunkShift;
+  h->cached_at = cached_at;  // published to a later taker by the put's release CAS
+  registry_->set_one(h, kGranuleLarge);
+  if (!cache_.put({address_of(h), granules}, limit_granules())) unmap(h);
+}
+
+void LargeAllocator::split_tail(CachedRange r, size_t granules) noexcept {
+  if (r.units <= granules) return;
+  LargeHeader* tail = header_at(r.base + (granules << kChunkShift));
+  tail->user_offset = kHeaderRoom;  // a stale pointer there finds a freed header
+  tail->requested = 0;
+  cache_range(tail, r.units - granules, header_at(r.base)->cached_at);
+}
+
+void LargeAllocator::make_room(size_t granules) noexcept {
+  const size_t limit = limit_granules();
+  for (int n = 0; n < kEvictionsPerFree; ++n) {
+    const size_t cached = cache_.cached_units();
+    if (cached + granules <= limit) return;
+    const CachedRange v = cache_.take_any();
+    if (v.empty()) return;
+    const size_t excess = cached + granules - limit;
+    if (v.units <= excess) {
+      unmap_range(v.base, v.units);
+      continue;
+    }
+    // Unmap only the excess, from the victim's end, and cache the rest again.
+    unmap_range(v.base + ((v.units - excess) << kChunkShift), excess);
+    cache_range(header_at(v.base), v.units - excess, header_at(v.base)->cached_at);
+    return;
+  }
+}
+
+namespace {
+
+// Moves `granules` granules from `from` to `to` with mremap, as one call or,
+// if the range spans several kernel mappings (a coalesced range), one call
+// per granule (every mapping boundary is a granule boundary). Returns the
+// granules moved, from the start.
+size_t move_granules(uintptr_t from, uintptr_t to, size_t granules) noexcept {
+  auto move = [](uintptr_t f, uintptr_t t, size_t bytes) {
+    return mremap(reinterpret_cast<void*>(f), bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED,
+                  reinterpret_cast<void*>(t)) != MAP_FAILED;
+  };
+  if (move(from, to, granules << kChunkShift)) return granules;
+  size_t moved = 0;
+  while (moved < granules && move(from + (moved << kChunkShift), to + (moved << kChunkShift), kChunkSize)) {
+    ++moved;
+  }
+  return moved;
+}
+
+}  // namespace
+
+size_t LargeAllocator::gather(LargeHeader* h, size_t granules) noexcept {
+  // Moving pages into a window costs no page faults (granule-aligned huge
+  // pages move as whole page-table entries), against a fault per page (or a
+  // zeroed huge page) to touch fresh memory.
+  const uintptr_t window = address_of(h);
+  size_t filled = 0;
+  for (unsigned n = 0; n < LargeCache::kSlots && filled < granules; ++n) {
+    const CachedRange r = cache_.take(granules - filled, /*or_largest=*/true);
+    if (r.empty()) break;
+    const size_t use = r.units < granules - filled ? r.units : granules - filled;
+    const uint64_t cached_at = header_at(r.base)->cached_at;
+    // The moved granules' old addresses stop being hakmem's first.
+    registry_->set(reinterpret_cast<void*>(r.base), use, kGranuleForeign);
+    const size_t moved = move_granules(r.base, window + (filled << kChunkShift), use);
+    mapped_bytes_.fetch_sub(moved << kChunkShift, MemoryOrder::relaxed);  // the window counts them
+    filled += moved;
+    if (r.units > moved) {  // what stayed behind is cached again
+      const uintptr_t rest = r.base + (moved << kChunkShift);
+      registry_->set(reinterpret_cast<void*>(rest), use - moved, kGranuleLargeInterior);
+      LargeHeader* tail = header_at(rest);
+      if (moved != 0) {
+        tail->user_offset = kHeaderRoom;
+        tail->requested = 0;
       }
+      cache_range(tail, r.units - moved, cached_at);
     }
-    if (best == nullptr) return nullptr;
-    // Linearization point: the CAS emptying the slot; acquire pairs with
-    // put()'s release so the header written before caching is visible.
-    if (best->compare_exchange_strong(best_v, 0, MemoryOrder::acquire, MemoryOrder::relaxed)) {
-      bytes_.fetch_sub((best_v & kGranuleBits) << kChunkShift, MemoryOrder::relaxed);
-      return reinterpret_cast<LargeHeader*>(best_v & ~kGranuleBits);
-    }
+    if (moved < use) break;
   }
-  return nullptr;
-}
-
-bool LargeCache::put(LargeHeader* h, size_t limit) noexcept {
-  const size_t granules = h->mapping_size >> kChunkShift;
-  if (granules > kGranuleBits) return false;
-  const uint64_t size = h->mapping_size;
-  // Reserve the bytes first so concurrent put() calls cannot overshoot the limit.
-  if (bytes_.fetch_add(size, MemoryOrder::relaxed) + size > limit) {
-    bytes_.fetch_sub(size, MemoryOrder::relaxed);
-    return false;
-  }
-  const uintptr_t v = reinterpret_cast<uintptr_t>(h) | granules;
-  for (auto& slot : slots_) {
-    uintptr_t expected = 0;
-    // Linearization point: the CAS filling an empty slot (release).
-    if (slot.load(MemoryOrder::relaxed) == 0 &&
-        slot.compare_exchange_strong(expected, v, MemoryOrder::release, MemoryOrder::relaxed)) {
-      return true;
-    }
-  }
-  bytes_.fetch_sub(size, MemoryOrder::relaxed);
-  return false;
-}
-
-LargeHeader* LargeCache::take_any() noexcept {
-  for (auto& slot : slots_) {
-    uintptr_t v = slot.load(MemoryOrder::relaxed);
-    if (v != 0 && slot.compare_exchange_strong(v, 0, MemoryOrder::acquire, MemoryOrder::relaxed)) {
-      bytes_.fetch_sub((v & kGranuleBits) << kChunkShift, MemoryOrder::relaxed);
-      return reinterpret_cast<LargeHeader*>(v & ~kGranuleBits);
-    }
-  }
-  return nullptr;
-}
-
-uint64_t LargeCache::cached_bytes() const noexcept { return bytes_.load(MemoryOrder::relaxed); }
-
-uint64_t LargeCache::cached_count() const noexcept {
-  uint64_t n = 0;
-  for (const auto& slot : slots_) n += slot.load(MemoryOrder::relaxed) != 0;
-  return n;
+  return filled;
 }
 
 uint64_t LargeAllocator::purge_expired(uint64_t now_ns) noexcept {
-  if (cache_.cached_bytes() == 0) return 0;
-  // Take every cached mapping out (at most the slot count), unmap the
-  // expired ones, put the others back. A concurrent alloc may miss the
-  // cache meanwhile and map afresh; correct, and once per interval at most.
-  LargeHeader* keep[LargeCache::kSlots];
+  // Take every cached range out (at most the slot count), unmap the expired
+  // ones, put the others back. A concurrent alloc may miss the cache
+  // meanwhile and map afresh; correct, and once per interval at most.
+  // The recent peak of live bytes moves on: the older interval's is dropped.
+  peak_before_.store(peak_.exchange(live_bytes(), MemoryOrder::relaxed), MemoryOrder::relaxed);
+  CachedRange keep[LargeCache::kSlots];
   unsigned kept = 0;
   uint64_t unmapped = 0;
   for (unsigned n = 0; n < LargeCache::kSlots; ++n) {
-    LargeHeader* h = cache_.take_any();  // acquire: cached_at, written before put, is visible
-    if (h == nullptr) break;
-    if (decay_.expired(h->cached_at, now_ns)) {
-      unmapped += h->mapping_size;
-      unmap(h);
+    const CachedRange r = cache_.take_any();  // acquire: cached_at, written before the put, is visible
+    if (r.empty()) break;
+    if (decay_.expired(header_at(r.base)->cached_at, now_ns)) {
+      unmapped += uint64_t{r.units} << kChunkShift;
+      unmap_range(r.base, r.units);
     } else {
-      keep[kept++] = h;
+      keep[kept++] = r;
     }
   }
   for (unsigned k = 0; k < kept; ++k) {
-    if (!cache_.put(keep[k], policy_.cache_limit)) unmap(keep[k]);
+    if (!cache_.put(keep[k], limit_granules())) unmap_range(keep[k].base, keep[k].units);
   }
   return unmapped;
 }
@@ -186,25 +208,36 @@ void* LargeAllocator::alloc(size_t size, size_t align, bool zero) noexcept {
   // end of its mapping, and register_mapping would mark the next granule,
   // which is not ours, as this block's.
   const size_t mapping_size = align_up(offset + (size == 0 ? 1 : size), kChunkSize);
+  const size_t granules = mapping_size >> kChunkShift;
   LargeHeader* h = nullptr;
   bool fresh = false;
-  if (align <= kChunkSize) h = cache_.take(mapping_size >> kChunkShift);
+  if (align <= kChunkSize) {
+    // The smallest cached range that is large enough; its tail granules are
+    // cached again as a range of their own.
+    const CachedRange r = cache_.take(granules);
+    if (!r.empty()) {
+      h = header_at(r.base);
+      split_tail(r, granules);
+    }
+  }
   if (h == nullptr) {
     h = map(mapping_size, offset, align);
     if (h == nullptr) {
       errno = ENOMEM;
       return nullptr;
     }
-    fresh = true;
-    h->mapping_size = mapping_size;
+    // Cached pages are cheaper than fresh ones even when no one cached
+    // range is large enough.
+    fresh = align > kChunkSize || cache_.cached_units() == 0 || gather(h, granules) == 0;
   }
+  h->mapping_size = mapping_size;
   h->user_offset = offset;
   h->requested = size;
   h->magic = kLargeMagic ^ reinterpret_cast<uintptr_t>(h);
   char* user = reinterpret_cast<char*>(h) + offset;
   register_mapping(h);  // a cached mapping's marks may be for another offset
   if (!fresh && zero) memset(user, 0, size);
-  live_bytes_.fetch_add(h->mapping_size, MemoryOrder::relaxed);
+  note_live(live_bytes_.fetch_add(h->mapping_size, MemoryOrder::relaxed) + h->mapping_size);
   live_count_.fetch_add(1, MemoryOrder::relaxed);
   return user;
 }
@@ -214,39 +247,67 @@ void LargeAllocator::free(LargeHeader* h) noexcept {
   live_bytes_.fetch_sub(h->mapping_size, MemoryOrder::relaxed);
   live_count_.fetch_sub(1, MemoryOrder::relaxed);
   h->magic = kLargeFreedMagic;
-  uint64_t now = 0;
-  if (decay_.enabled()) {
-    now = os::coarse_now_ns();
-    h->cached_at = now;  // published to a later taker by put()'s release CAS
-  }
-  // Cached mappings stay resident (reusing them costs no page faults); the
-  // cache's size bounds what that keeps. Under HAKMEM_MEM_DIET=2 their pages
-  // beyond the first granule go back to the OS at once.
+  const uint64_t now = decay_.enabled() ? os::coarse_now_ns() : 0;
+  // Cached ranges stay resident (reusing them costs no page faults); the
+  // budget bounds what that keeps. Under HAKMEM_MEM_DIET=2 a freed block's
+  // pages beyond its first granule go back to the OS at once.
   if (h->mapping_size > kChunkSize && policy_.decommit_cached) {
     os::decommit(reinterpret_cast<char*>(h) + kChunkSize, h->mapping_size - kChunkSize);
     purged_bytes_.fetch_add(h->mapping_size - kChunkSize, MemoryOrder::relaxed);
   }
-  // The newest mapping is the likeliest to be asked for again: make room for
-  // it by unmapping older ones (kEvictionsPerFree at most).
-  const size_t limit = policy_.cache_limit;
-  if (h->user_offset < kChunkSize && h->mapping_size <= limit) {
-    for (int attempt = 0; attempt < kEvictionsPerFree; ++attempt) {
-      if (cache_.put(h, limit)) {
-        if (now != 0) maybe_purge(now);
-        return;
-      }
-      LargeHeader* old = cache_.take_any();
-      if (old == nullptr) break;
-      unmap(old);
-    }
+  const size_t limit = limit_granules();
+  const size_t granules = h->mapping_size >> kChunkShift;
+  // An over-aligned block's mapping (header a granule below the block) is
+  // not cached, nor one larger than the budget.
+  if (h->user_offset >= kChunkSize || granules > limit) {
+    unmap(h);
+    return;
   }
-  unmap(h);
+  // Coalesce with the cached ranges just before and after the block. The
+  // merged range's header is the first one's; the others' header granules
+  // become interior.
+  const uintptr_t begin = address_of(h);
+  CachedRange r = cache_.take_adjacent({begin, granules}, [this, begin](CachedRange c) {
+    // Inside the merged range only its first granule keeps kGranuleLarge: a
+    // neighbour after the block loses its header granule's mark; one before
+    // it makes the header granule just after it (the block's, or an earlier
+    // neighbour's) interior.
+    const uintptr_t g = c.base > begin ? c.base : LargeCache::end_of(c);
+    registry_->set_one(reinterpret_cast<void*>(g), kGranuleLargeInterior);
+  });
+  if (r.units > limit) {  // merged past the budget: unmap the excess at the end
+    unmap_range(r.base + (limit << kChunkShift), r.units - limit);
+    r.units = limit;
+  }
+  // The newest range is the likeliest to be asked for again: make room for
+  // it by unmapping cached granules.
+  make_room(r.units);
+  cache_range(header_at(r.base), r.units, now);
+  if (now != 0) maybe_purge(now);
 }
 
 void* LargeAllocator::try_resize_in_place(LargeHeader* h, size_t new_size) noexcept {
-  if (new_size > h->usable_size()) return nullptr;
+  if (new_size <= h->usable_size()) {
+    h->requested = new_size;
+    return reinterpret_cast<char*>(h) + h->user_offset;
+  }
+  // Grow into the cached range just after the mapping, if it is large
+  // enough; take 25% headroom from it where it has that much.
+  const size_t offset = h->user_offset;
+  if (offset >= kChunkSize || new_size > (size_t{1} << kAddressBits) - offset - kChunkSize) return nullptr;
+  const size_t granules = h->mapping_size >> kChunkShift;
+  const size_t need = (align_up(offset + new_size, kChunkSize) >> kChunkShift) - granules;
+  const size_t want = (align_up(offset + new_size + new_size / 4, kChunkSize) >> kChunkShift) - granules;
+  const uintptr_t end = address_of(h) + h->mapping_size;
+  const CachedRange r = cache_.take_at(end, need);
+  if (r.empty()) return nullptr;
+  const size_t extra = r.units < want ? r.units : want;
+  split_tail(r, extra);
+  registry_->set_one(reinterpret_cast<void*>(end), kGranuleLargeInterior);
+  h->mapping_size += extra << kChunkShift;
   h->requested = new_size;
-  return reinterpret_cast<char*>(h) + h->user_offset;
+  live_bytes_.fetch_add(extra << kChunkShift, MemoryOrder::relaxed);
+  return reinterpret_cast<char*>(h) + offset;
 }
 
 void* LargeAllocator::grow(LargeHeader* h, size_t new_size) noexcept {
@@ -261,13 +322,24 @@ void* LargeAllocator::grow(LargeHeader* h, size_t new_size) noexcept {
   const size_t mapping_size = align_up(offset + new_size + new_size / 4, kChunkSize);
   void* target = os::map_aligned(mapping_size, kChunkSize);
   if (target == nullptr) return nullptr;
-  void* moved = mremap(h, old_size, mapping_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
-  if (moved == MAP_FAILED) {
-    os::unmap(target, mapping_size);
-    return nullptr;
+  if (mapping_size >= kHugePageGranules * kChunkSize) os::advise_huge_pages(target, mapping_size);
+  // The old granules stop being hakmem's before their pages leave: once a
+  // granule is a hole, another thread's mmap may be placed there and
+  // register it, and a later store would unmark that thread's block.
+  const size_t old_granules = old_size >> kChunkShift;
+  registry_->set(h, old_granules, kGranuleForeign);
+  // A block carved from coalesced or gathered ranges may span several
+  // kernel mappings: move_granules moves those granule by granule. If it
+  // stops early (the kernel refuses a move), the rest is copied: the moved
+  // granules' old addresses may already belong to someone else, so nothing
+  // moves back.
+  const size_t moved = move_granules(address_of(h), reinterpret_cast<uintptr_t>(target), old_granules);
+  if (moved < old_granules) {
+    const size_t done = moved << kChunkShift;
+    memcpy(static_cast<char*>(target) + done, reinterpret_cast<char*>(h) + done, old_size - done);
+    os::unmap(reinterpret_cast<char*>(h) + done, old_size - done);
   }
-  registry_->set(h, old_size >> kChunkShift, kGranuleForeign);
-  auto* nh = static_cast<LargeHeader*>(moved);
+  auto* nh = static_cast<LargeHeader*>(target);
   nh->mapping_size = mapping_size;
   nh->requested = new_size;
   nh->magic = kLargeMagic ^ reinterpret_cast<uintptr_t>(nh);
@@ -275,6 +347,32 @@ void* LargeAllocator::grow(LargeHeader* h, size_t new_size) noexcept {
   mapped_bytes_.fetch_add(mapping_size - old_size, MemoryOrder::relaxed);
   live_bytes_.fetch_add(mapping_size - old_size, MemoryOrder::relaxed);
   return reinterpret_cast<char*>(nh) + offset;
+}
+
+void LargeAllocator::note_live(uint64_t live) noexcept {
+  uint64_t peak = peak_.load(MemoryOrder::relaxed);
+  // Relaxed: the peak is a heuristic for the budget and orders nothing.
+  while (peak < live && !peak_.compare_exchange_weak(peak, live, MemoryOrder::relaxed, MemoryOrder::relaxed)) {
+  }
+}
+
+// HAKMEM_LARGE_CACHE_MB, plus, while cached ranges decay (HAKMEM_PURGE_MS
+// on, HAKMEM_MEM_DIET=1), what live blocks have given back since their
+// recent peak: the peak of live large bytes over the current and the
+// previous purge interval, minus live bytes now. Cached plus live bytes then
+// stay under that peak plus HAKMEM_LARGE_CACHE_MB, so a program whose large
+// working set moves within its recent size reuses resident pages instead of
+// unmapping them on one free and faulting fresh ones on the next
+// allocation. When the working set shrinks, the peak follows it within two
+// intervals and purge passes unmap what exceeds the budget.
+size_t LargeAllocator::limit_granules() const noexcept {
+  uint64_t limit = policy_.cache_limit;
+  if (limit != 0 && decay_.enabled() && !policy_.decommit_cached) {
+    const uint64_t a = peak_.load(MemoryOrder::relaxed), b = peak_before_.load(MemoryOrder::relaxed);
+    const uint64_t peak = a > b ? a : b, live = live_bytes();
+    if (peak > live) limit += peak - live;
+  }
+  return limit >> kChunkShift;
 }
 
 uint64_t LargeAllocator::live_bytes() const noexcept { return live_bytes_.load(MemoryOrder::relaxed); }

@@ -4,10 +4,13 @@
 // Reserving whole granules costs address space, not memory: only touched
 // pages are resident, and the slack lets realloc grow a block in place.
 //
-// Freed mappings go to LargeCache, a fixed array of atomic slots (put = CAS
-// from empty, take = CAS to empty; a slot's value is the mapping address
-// with its granule count in the low bits, so there is no ABA), bounded by
-// HAKMEM_LARGE_CACHE_MB; beyond that they are unmapped.
+// Freed blocks stay resident in LargeCache (lockfree/range_cache.h), a
+// fixed array of atomic slots holding free granule ranges, bounded by
+// HAKMEM_LARGE_CACHE_MB. An allocation takes the smallest cached range that
+// is large enough and caches its tail granules again (split); a free merges
+// its range with the cached ranges just before and just after it
+// (coalesce). Reusing a cached range costs no page faults. Beyond the
+// budget, and once cached for the decay time, ranges are unmapped.
 #pragma once
 
 #include <cstddef>
@@ -17,28 +20,14 @@
 #include "core/meta/large_header.h"
 #include "lockfree/decay.h"
 #include "lockfree/default_atomics.h"
+#include "lockfree/range_cache.h"
 
 namespace hakmem {
 
-class LargeCache {
- public:
-  static constexpr unsigned kSlots = 64;
-  // The smallest cached mapping of `granules` to 2 * `granules`, or null.
-  LargeHeader* take(size_t granules) noexcept;
-  // Caches the mapping if it fits under `limit` bytes; false if not.
-  bool put(LargeHeader* h, size_t limit) noexcept;
-  // Any cached mapping (to evict), or null.
-  LargeHeader* take_any() noexcept;
-  uint64_t cached_bytes() const noexcept;
-  // Mappings in the cache (a scan of the slots: for statistics).
-  uint64_t cached_count() const noexcept;
-
- private:
-  template <class T>
-  using Atomic = lockfree::DefaultAtomics::Atomic<T>;
-  Atomic<uintptr_t> slots_[kSlots];
-  Atomic<uint64_t> bytes_{0};
-};
+// Free granule ranges; each has a LargeHeader (freed magic, its size in
+// mapping_size, when it was cached in cached_at) at its base.
+using LargeCache = lockfree::BasicRangeCache<lockfree::DefaultAtomics, lockfree::RangeCacheOrders,
+                                             kChunkShift, 64>;
 
 struct LargePolicy {
   size_t cache_limit = size_t{64} << 20;  // HAKMEM_LARGE_CACHE_MB
@@ -71,7 +60,8 @@ class LargeAllocator {
 
   void* alloc(size_t size, size_t align, bool zero) noexcept;
   void free(LargeHeader* h) noexcept;
-  // Resizes in place when the mapping has room; null if it has not.
+  // Resizes in place when the mapping has room, or when the granules after
+  // it are a cached range (taken, and its tail cached again); null if not.
   void* try_resize_in_place(LargeHeader* h, size_t new_size) noexcept;
   // Grows a block by moving its pages to a larger mapping (mremap, no copy).
   // Returns the block's new address, or null (the block is then unchanged).
@@ -79,7 +69,7 @@ class LargeAllocator {
 
   uint64_t live_bytes() const noexcept;  // mapped bytes of live blocks
   uint64_t live_count() const noexcept;
-  uint64_t cached_bytes() const noexcept { return cache_.cached_bytes(); }
+  uint64_t cached_bytes() const noexcept { return uint64_t{cache_.cached_units()} << kChunkShift; }
   uint64_t cached_count() const noexcept { return cache_.cached_count(); }
   size_t cache_limit() const noexcept { return policy_.cache_limit; }
   // Pages of cached mappings returned to the OS (decommitted), in total.
@@ -92,6 +82,23 @@ class LargeAllocator {
   LargeHeader* map(size_t mapping_size, size_t offset, size_t align) noexcept;
   void register_mapping(LargeHeader* h) noexcept;
   void unmap(LargeHeader* h) noexcept;
+  void unmap_range(uintptr_t base, size_t granules) noexcept;
+  // Writes the header of a free range and caches it; unmaps it if the cache
+  // has no room. `h` is owned by the caller.
+  void cache_range(LargeHeader* h, size_t granules, uint64_t cached_at) noexcept;
+  // Splits the granules of `r` (owned) beyond the first `granules` off as a
+  // cached range of their own.
+  void split_tail(lockfree::CachedRange r, size_t granules) noexcept;
+  // Unmaps cached granules (whole ranges, or the tail of one) until
+  // `granules` more fit under the budget, at most kEvictionsPerFree ranges.
+  void make_room(size_t granules) noexcept;
+  void note_live(uint64_t live) noexcept;
+  // The cache's budget now, in granules.
+  size_t limit_granules() const noexcept;
+  // Fills the first granules of the fresh mapping `h` (`granules` long)
+  // with cached pages moved there by mremap, so they need no page faults.
+  // Returns the granules filled (from the start).
+  size_t gather(LargeHeader* h, size_t granules) noexcept;
 
   using Counter = lockfree::DefaultAtomics::Atomic<uint64_t>;
   ChunkRegistry* registry_ = nullptr;
@@ -100,6 +107,8 @@ class LargeAllocator {
   lockfree::DecaySchedule decay_;
   Counter live_bytes_{0};
   Counter live_count_{0};
+  Counter peak_{0};
+  Counter peak_before_{0};
   Counter mapped_bytes_{0};
   Counter purged_bytes_{0};
   Counter unmapped_bytes_{0};
