@@ -9,4 +9,8 @@ namespace hakmem {
 // into the slab. Returns the slab, or null if the class had none.
 Slab* retire_current(ThreadHeap* heap, unsigned cls) noexcept;
 
+// Drains the slabs queued on the heap's notices (remote frees, reclaims):
+// releases the empty and reclaimed ones. Owner only.
+void take_reclaimed_and_notices(ThreadHeap* heap) noexcept;
+
 }  // namespace hakmem
