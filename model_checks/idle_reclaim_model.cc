@@ -61,6 +61,7 @@
 #include "lockfree/remote_free_list.h"
 #include "lockfree/slab_bitmap.h"
 #include "model_checks/broken_orders.h"
+#include "model_checks/fake_heap.h"
 #include "model_checks/model_runner.h"
 
 namespace hakmem::model {
@@ -70,23 +71,6 @@ using lockfree::MemoryOrder;
 using lockfree::RelacyAtomics;
 using lockfree::SlabBitmap;
 
-constexpr unsigned kSlots = 1;
-
-template <class P, class SlabOrders>
-struct FakeHeap;
-
-template <class P, class SlabOrders>
-using ModelSlab = BasicSlab<P, FakeHeap<P, SlabOrders>, SlabOrders>;
-
-template <class P, class SlabOrders>
-struct FakeHeap {
-  using Slab = ModelSlab<P, SlabOrders>;
-  lockfree::NotifyQueue<Slab, P> remote_notices;
-  BasicRemoteBatch<Slab, kSlots> remote_batch;
-  FakeHeap() { remote_batch.reset(false); }
-};
-
-constexpr uintptr_t tag_of(unsigned id) { return 0x7a600000u + id; }
 constexpr uintptr_t kCarve = 0x1000;  // the retired slab's carve cursor
 
 // Weakened handshakes for the negative controls.

@@ -253,14 +253,19 @@ void SlabSource::purge_pages(Chunk* c, unsigned i) noexcept {
     c->resident_hint.fetch_and(~(uint32_t{1} << i), MemoryOrder::relaxed);
     return;
   }
+  decommit_range(begin, bytes);
+  purged_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
+  c->slabs[i].dirty.store(0);
+  c->resident_hint.fetch_and(~(uint32_t{1} << i), MemoryOrder::relaxed);
+}
+
+// Returns `bytes` of pages at `begin` to the OS under the purge mode.
+void SlabSource::decommit_range(uintptr_t begin, size_t bytes) noexcept {
   if (policy_.purge_lazily) {
     os::decommit_lazily(reinterpret_cast<void*>(begin), bytes);
   } else {
     os::decommit(reinterpret_cast<void*>(begin), bytes);
   }
-  purged_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
-  c->slabs[i].dirty.store(0);
-  c->resident_hint.fetch_and(~(uint32_t{1} << i), MemoryOrder::relaxed);
 }
 
 uint64_t SlabSource::purge_chunk(Chunk* c, uint64_t now_ns, uint64_t min_age_ns) noexcept {
@@ -421,12 +426,7 @@ bool SlabSource::prewarm(unsigned cls, unsigned chunks) noexcept {
 uint64_t SlabSource::decommit_whole(Chunk* c, unsigned i) noexcept {
   const uintptr_t begin = slab_area_begin(c, i);
   const size_t bytes = touched_bytes(c, i);
-  const size_t area = slab_area_end(c, i) - begin;
-  if (policy_.purge_lazily) {
-    os::decommit_lazily(reinterpret_cast<void*>(begin), area);
-  } else {
-    os::decommit(reinterpret_cast<void*>(begin), area);
-  }
+  decommit_range(begin, slab_area_end(c, i) - begin);
   purged_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
   c->slabs[i].dirty.store(0);
   return bytes;

@@ -22,15 +22,11 @@
 
 namespace {
 
+using hakmem_test::sleep_ms;
+
 constexpr unsigned kPairs = 2;
 constexpr unsigned kRounds = 12;
 constexpr unsigned kBlocks = 1500;
-
-void sleep_ms(uint64_t ms) {
-  struct timespec ts = {time_t(ms / 1000), long(ms % 1000) * 1000000};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
-}
 
 struct Handoff {
   std::atomic<void**> blocks{nullptr};

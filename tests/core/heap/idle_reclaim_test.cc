@@ -32,6 +32,8 @@
 
 namespace {
 
+using hakmem_test::now_ms;
+using hakmem_test::sleep_ms;
 using hakmem_test::stats;
 
 constexpr size_t kMiB = size_t{1} << 20;
@@ -43,18 +45,6 @@ constexpr size_t kSlack = 8 * kMiB;
 // a slow call of its). The bound leaves a loaded machine or a sanitizer
 // build some room; the time taken is printed.
 constexpr uint64_t kBoundMs = 2500;
-
-uint64_t now_ms() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
-}
-
-void sleep_ms(uint64_t ms) {
-  struct timespec ts = {time_t(ms / 1000), long(ms % 1000) * 1000000};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
-}
 
 // Light activity: medium blocks of a class nobody else uses, so that their
 // runs are acquired and released (slab slow paths).
