@@ -212,9 +212,13 @@ struct BasicIdleReclaim {
   static ReclaimOutcome try_reclaim(Slab* s, Purge&& purge, Orphan&& orphan) {
     if (s->reclaim.load(MO::relaxed) != kReclaimListed) return ReclaimOutcome::kNotListed;
     uint8_t expected = kReclaimListed;
+    // Linearization point of the claim (acquire: the owner's publication;
+    // relaxed on failure: nothing is read then).
     if (!s->reclaim.compare_exchange_strong(expected, kReclaimClaimed, Orders::claim, MO::relaxed)) {
       return ReclaimOutcome::kNotListed;
     }
+    // The head with acquire (the pushes' links), the count with acquire (the
+    // owner's last local free): see IdleReclaimOrders.
     if constexpr (Orders::count_blocks) {
       // No consumer relinks the chain while we hold the claim (the owner's
       // drains need the word); pushes only add nodes above the head we read.
