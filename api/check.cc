@@ -99,6 +99,24 @@ struct Checker {
     }
   }
 
+  // A listed slab is taken back from reclaimers for the walk (a reclaimer
+  // may purge its pages); one a reclaimer holds is skipped, one it
+  // reclaimed is released.
+  void check_owned(unsigned cls, Chunk* c, unsigned i, Slab* s, ThreadHeap* me) {
+    if (s->list.load() == kOnNoList) return check_free_list(cls, c, i, s, me);
+    switch (IdleReclaim::owner_take(s)) {
+      case OwnerTake::kBusy:
+        return;
+      case OwnerTake::kReclaimed:
+        slab_list_remove(me->slabs[cls], s);
+        return g_process.slabs.release_reclaimed(s);
+      case OwnerTake::kTaken:
+        check_free_list(cls, c, i, s, me);
+        IdleReclaim::publish_listed(s);
+        return;
+    }
+  }
+
   void check_chunk(unsigned cls, Chunk* c, ThreadHeap* me) {
     if (c->magic != (kChunkMagic ^ reinterpret_cast<uintptr_t>(c))) fail("bad chunk magic", cls, c);
     if (c->size_class != cls) fail("chunk on another class's list", cls, c);
@@ -126,7 +144,7 @@ struct Checker {
         fail("more used blocks than capacity", cls, s);
       }
       if (state == kSlabOwned && s->owner.load(MemoryOrder::relaxed) == me && me != nullptr) {
-        check_free_list(cls, c, i, s, me);
+        check_owned(cls, c, i, s, me);
       }
     }
   }

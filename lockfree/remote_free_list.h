@@ -64,6 +64,14 @@ class RemoteFreeList {
     return head_.exchange(nullptr, Orders::take, loc);
   }
 
+  // The newest node, loaded with `order`, without taking anything. Nodes
+  // under the head are never relinked by a push (a producer writes only the
+  // link of a node it is pushing), only by the consumer that took them, so
+  // a thread that excludes the consumer may walk the chain it returns.
+  Node* peek(MemoryOrder order, Loc loc = Loc::current()) const {
+    return head_.load(order, loc);
+  }
+
   // A relaxed emptiness hint.
   bool empty(Loc loc = Loc::current()) const {
     return head_.load(MemoryOrder::relaxed, loc) == nullptr;

@@ -79,6 +79,7 @@
 #include "lockfree/remote_free_list.h"
 #include "lockfree/slab_bitmap.h"
 #include "model_checks/broken_orders.h"
+#include "model_checks/fake_heap.h"
 #include "model_checks/model_runner.h"
 #include "model_checks/broken_atomics.h"
 
@@ -93,23 +94,6 @@ using lockfree::SlabBitmap;
 using lockfree::SlabBitmapOrders;
 using lockfree::SplitCasAtomics;
 
-constexpr unsigned kSlots = 2;  // classes 0 and 1; the slabs here are class 0
-
-template <class P, class SlabOrders>
-struct FakeHeap;
-
-template <class P, class SlabOrders>
-using ModelSlab = BasicSlab<P, FakeHeap<P, SlabOrders>, SlabOrders>;
-
-template <class P, class SlabOrders>
-struct FakeHeap {
-  using Slab = ModelSlab<P, SlabOrders>;
-  lockfree::NotifyQueue<Slab, P> remote_notices;
-  BasicRemoteBatch<Slab, kSlots> remote_batch;
-  FakeHeap() { remote_batch.reset(true); }
-};
-
-constexpr uintptr_t tag_of(unsigned id) { return 0x7a600000u + id; }
 
 // Weakened protocol steps and orders for the negative controls.
 struct NoConfirm : RemoteFreeOrders {

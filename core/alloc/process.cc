@@ -32,6 +32,19 @@ void abandon_or_release(Slab* s) noexcept {
   }
 }
 
+// A slab the exiting owner took off its list: taken back from reclaimers
+// (released if one reclaimed it), or handed to the reclaimer that holds it,
+// which finishes it (IdleReclaim::owner_detach): the exit never waits.
+void leave_listed(Slab* s) noexcept {
+  const OwnerTake r =
+      IdleReclaim::owner_detach(s, [](Slab* x) { x->give_up_ownership(kSlabAbandoned); });
+  if (r == OwnerTake::kTaken) {
+    abandon_or_release(s);
+  } else if (r == OwnerTake::kReclaimed) {
+    g_process.slabs.release_reclaimed(s);
+  }
+}
+
 // pthread key destructor: the thread is exiting. Its empty slabs become
 // free, the others adoptable; blocks it still owns stay valid and may be
 // freed by any thread later.
@@ -48,8 +61,8 @@ void thread_exit(void* arg) noexcept {
     ClassSlabs& cc = heap->slabs[cls];
     return_hot_blocks(heap, cls);
     if (Slab* s = retire_current(heap, cls)) abandon_or_release(s);
-    while (Slab* s = slab_list_pop(cc, kOnPartialList)) abandon_or_release(s);
-    while (Slab* s = slab_list_pop(cc, kOnFullList)) abandon_or_release(s);
+    while (Slab* s = slab_list_pop(cc, kOnPartialList)) leave_listed(s);
+    while (Slab* s = slab_list_pop(cc, kOnFullList)) leave_listed(s);
     g_process.slabs.head(cls).remote_frees_of_exited_threads.fetch_add(
         heap->remote_frees[cls].load(MemoryOrder::relaxed), MemoryOrder::relaxed);
     if (cc.used) g_process.slabs.collect_abandoned(heap, cls);
@@ -81,14 +94,17 @@ void configure_parts(const Config& cfg) noexcept {
 // no heap.
 void* background_purger(void*) noexcept {
   // The decay schedules' interval (lockfree/decay.h): a quarter of it.
-  const uint64_t interval =
+  // A sixteenth more: the coarse clock may lag by a tick, and a wake-up just
+  // before the schedule's next pass would skip a whole interval.
+  const uint64_t quarter =
       g_process.config.purge_ms * 1000 * 1000 / lockfree::DecaySchedule::kIntervalDivisor;
+  const uint64_t interval = quarter + quarter / 16;
   for (;;) {
     struct timespec ts = {time_t(interval / 1000000000u), long(interval % 1000000000u)};
     while (nanosleep(&ts, &ts) != 0) {
     }
     const uint64_t now = os::coarse_now_ns();
-    g_process.slabs.maybe_purge(now);
+    g_process.slabs.maybe_purge(now);  // and the reclaim of idle owners' slabs
     g_process.large.maybe_purge(now);
   }
   return nullptr;

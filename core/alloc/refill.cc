@@ -80,45 +80,102 @@ Slab* retire_current(ThreadHeap* heap, unsigned cls) noexcept {
 
 namespace {
 
-// Moves a listed slab that has free blocks again to the partial list, or
-// releases it if all its blocks are free.
+// Owner: `s` was reclaimed while listed (owner_take said kReclaimed, so the
+// owner holds it again): off its list and back to the chunk.
+void release_reclaimed(ThreadHeap* heap, Slab* s) noexcept {
+  slab_list_remove(heap->slabs[s->size_class], s);
+  g_process.slabs.release_reclaimed(s);
+}
+
+// A listed slab whose used count fell (a local free made it empty or a
+// quarter free): released if empty, else moved from the full to the partial
+// list. Releasing takes the slab back from reclaimers first; one that holds
+// it either reclaims it (and tells us) or gives it back to a later pass.
+void unfull(ThreadHeap* heap, Slab* s) noexcept;
+
+// Gives a listed slab the owner holds again back to its chunk: a reclaimed
+// one (its pages returned already), or one whose blocks are all free.
+void release_listed(ThreadHeap* heap, Slab* s, bool reclaimed) noexcept {
+  if (reclaimed) return release_reclaimed(heap, s);
+  slab_list_remove(heap->slabs[s->size_class], s);
+  g_process.slabs.release(s);
+}
+
 void unfull(ThreadHeap* heap, Slab* s) noexcept {
   HAKMEM_ASSERT(heap->hot[s->size_class].current != s, "the current slab is on no heap list");
   ClassSlabs& cc = heap->slabs[s->size_class];
-  slab_list_remove(cc, s);
   if (s->used_count() == 0) {
-    g_process.slabs.release(s);
-  } else {
+    IdleReclaim::release_if_taken(s, [heap](Slab* x, bool r) { release_listed(heap, x, r); });
+    return;
+  }
+  if (s->list.load() == kOnFullList) {
+    slab_list_remove(cc, s);  // the reclaim word stays as it is
     slab_list_push(cc, s, kOnPartialList);
   }
 }
 
-// Drains the slabs remote freers queued on this heap's notices. A slab may
-// have changed hands since it was queued; only our own full ones matter
-// (the current and partial ones are drained when they are used).
+// Owner: drains a listed slab that received remote frees, taking it back
+// from reclaimers for the drain (IdleReclaim::drain_listed). Returns false
+// if a reclaimer holds it.
+bool drain_listed(ThreadHeap* heap, Slab* s) noexcept {
+  bool released = false;
+  const bool done = IdleReclaim::drain_listed(s, [heap, &released](Slab* x, bool r) {
+    release_listed(heap, x, r);
+    released = true;
+  });
+  if (done && !released && s->list.load() == kOnFullList && s->used_count() <= s->unfull_at) {
+    unfull(heap, s);
+  }
+  return done;
+}
+
+// Drains the slabs remote freers (and reclaimers) queued on this heap's
+// notices. A slab may have changed hands since it was queued; only our own
+// listed ones matter (the current one is drained when it is used). One a
+// reclaimer holds is queued again, for the next drain.
 void take_remote_notices(ThreadHeap* heap) noexcept {
   drain_notices(heap, [heap](Slab* s) {
-    if (s->list.load() != kOnFullList) return;
-    if (s->drain_remote() > 0) unfull(heap, s);
+    if (s->list.load() == kOnNoList) return;
+    if (!drain_listed(heap, s)) IdleReclaim::renotify(heap, s);
   });
+}
+
+void take_notices_if_any(ThreadHeap* heap) noexcept {
+  if (!heap->remote_notices.empty()) take_remote_notices(heap);
 }
 
 // Another owned slab with free blocks, or a new one from the class.
 Slab* next_slab(ThreadHeap* heap, unsigned cls) noexcept {
   ClassSlabs& cc = heap->slabs[cls];
-  if (!heap->remote_notices.empty()) take_remote_notices(heap);
+  take_notices_if_any(heap);
   // Backstop for a notice that went astray (queued on the heap of a
   // slab's previous owner): now and then, look at every full slab.
   if (cc.full != nullptr && cc.partial == nullptr && ++cc.refills % kFullScanInterval == 0) {
     for (Slab* s = cc.full; s != nullptr;) {
       Slab* next = s->next.load();
-      if ((!s->remote.empty() && s->drain_remote() > 0) || s->free.load() != nullptr) unfull(heap, s);
+      if (!s->remote.empty()) {
+        drain_listed(heap, s);
+      } else if (s->free.load() != nullptr) {
+        unfull(heap, s);
+      }
       s = next;
     }
   }
-  if (Slab* s = slab_list_pop(cc, kOnPartialList)) {
-    s->drain_remote();
-    return s;
+  // The first partial slab no reclaimer holds.
+  for (Slab* s = cc.partial; s != nullptr;) {
+    Slab* next = s->next.load();
+    switch (IdleReclaim::owner_take(s)) {
+      case OwnerTake::kTaken:
+        slab_list_remove(cc, s);
+        s->drain_remote();
+        return s;
+      case OwnerTake::kReclaimed:
+        release_reclaimed(heap, s);
+        break;
+      case OwnerTake::kBusy:
+        break;
+    }
+    s = next;
   }
   return g_process.slabs.acquire(heap, cls);
 }
@@ -153,13 +210,17 @@ void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept {
   // Bounds how long this thread's remote frees wait in its batch, and makes
   // sure it never adopts (next_slab) a slab it holds pending blocks of.
   flush_remote_frees(heap);
+  bump(heap->slow_calls);
+  // Slabs other threads freed into, or reclaimed, in any class: a thread
+  // that allocates anywhere returns them within its next refill.
+  take_notices_if_any(heap);
   ClassSlabs& cc = heap->slabs[cls];
   HotClass& hot = heap->hot[cls];
   cc.used = true;
   Slab* s = hot.current;
   if (s != empty_slab()) {
     if (take_free_blocks(s, hot)) return pop_hot(hot);
-    slab_list_push(cc, retire_current(heap, cls), kOnFullList);  // every block is out
+    slab_list_add(cc, retire_current(heap, cls), kOnFullList);  // every block is out
   }
   s = next_slab(heap, cls);
   if (s == nullptr) {
@@ -188,8 +249,11 @@ void return_hot_blocks(ThreadHeap* heap, unsigned cls) noexcept {
 void local_free_slow(ThreadHeap* heap, Slab* s) noexcept {
   // The current slab's own count is only part of its used count (the rest
   // is in the heap); it is never released while current.
-  if (heap->hot[s->size_class].current == s) return;
-  unfull(heap, s);
+  bump(heap->slow_calls);
+  if (heap->hot[s->size_class].current != s) unfull(heap, s);
+  take_notices_if_any(heap);
 }
+
+void take_reclaimed_and_notices(ThreadHeap* heap) noexcept { take_notices_if_any(heap); }
 
 }  // namespace hakmem

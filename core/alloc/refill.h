@@ -10,4 +10,8 @@ namespace hakmem {
 // if the class had none.
 Slab* retire_current(ThreadHeap* heap, unsigned cls) noexcept;
 
+// Drains the slabs queued on the heap's notices (remote frees, reclaims):
+// releases the empty and reclaimed ones. Owner only.
+void take_reclaimed_and_notices(ThreadHeap* heap) noexcept;
+
 }  // namespace hakmem

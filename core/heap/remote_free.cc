@@ -29,7 +29,7 @@ namespace {
       if (used == 0) {
         source.release(s);
       } else {
-        slab_list_push(heap->slabs[s->size_class], s,
+        slab_list_add(heap->slabs[s->size_class], s,
                        used <= s->unfull_at ? kOnPartialList : kOnFullList);
       }
       return;

@@ -206,7 +206,7 @@ Slab* SlabSource::try_adopt(ThreadHeap* heap, Chunk* c, unsigned i) noexcept {
 
 Slab* SlabSource::acquire(ThreadHeap* heap, unsigned cls) noexcept {
   HAKMEM_ASSERT(registry_ != nullptr, "the slab source is configured before use");
-  if (decay_.enabled()) maybe_purge(os::coarse_now_ns());
+  if (passes_enabled()) maybe_purge(os::coarse_now_ns());
   ClassHead& head = heads_[cls];
   ClassSlabs& cc = heap->slabs[cls];
 
@@ -217,7 +217,7 @@ Slab* SlabSource::acquire(ThreadHeap* heap, unsigned cls) noexcept {
         Slab* s = try_adopt(heap, c, unsigned(__builtin_ctz(bits)));
         if (s == nullptr) continue;
         if (has_blocks(s)) return s;
-        slab_list_push(cc, s, kOnFullList);  // every block still live
+        slab_list_add(cc, s, kOnFullList);  // every block still live
       }
     }
   }
@@ -253,14 +253,19 @@ void SlabSource::purge_pages(Chunk* c, unsigned i) noexcept {
     c->resident_hint.fetch_and(~(uint32_t{1} << i), MemoryOrder::relaxed);
     return;
   }
+  decommit_range(begin, bytes);
+  purged_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
+  c->slabs[i].dirty.store(0);
+  c->resident_hint.fetch_and(~(uint32_t{1} << i), MemoryOrder::relaxed);
+}
+
+// Returns `bytes` of pages at `begin` to the OS under the purge mode.
+void SlabSource::decommit_range(uintptr_t begin, size_t bytes) noexcept {
   if (policy_.purge_lazily) {
     os::decommit_lazily(reinterpret_cast<void*>(begin), bytes);
   } else {
     os::decommit(reinterpret_cast<void*>(begin), bytes);
   }
-  purged_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
-  c->slabs[i].dirty.store(0);
-  c->resident_hint.fetch_and(~(uint32_t{1} << i), MemoryOrder::relaxed);
 }
 
 uint64_t SlabSource::purge_chunk(Chunk* c, uint64_t now_ns, uint64_t min_age_ns) noexcept {
@@ -301,9 +306,12 @@ uint64_t SlabSource::purge_older(uint64_t now_ns, uint64_t min_age_ns) noexcept 
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     if (dirty_bytes_.load(MemoryOrder::relaxed) == 0) break;  // nothing resident is free
     ClassHead& head = heads_[cls];
-    if (head.free_slabs.load(MemoryOrder::relaxed) == 0) continue;
+    const bool free_ones = head.free_slabs.load(MemoryOrder::relaxed) != 0;
+    const bool reclaimed_ones = head.reclaimed_dirty.load(MemoryOrder::relaxed) != 0;
+    if (!free_ones && !reclaimed_ones) continue;
     for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
-      purged += purge_chunk(c, now_ns, min_age_ns);
+      if (free_ones) purged += purge_chunk(c, now_ns, min_age_ns);
+      if (reclaimed_ones) purged += purge_reclaimed_in(c, now_ns, min_age_ns);
     }
   }
   return purged;
@@ -358,6 +366,7 @@ void SlabSource::release(Slab* s) noexcept {
   } else {
     c->free_slabs.release_run(run_mask(c, i));
   }
+  if (now == 0 && reclaim_.enabled()) now = os::coarse_now_ns();
   if (now != 0) maybe_purge(now);
 }
 
@@ -407,6 +416,118 @@ bool SlabSource::prewarm(unsigned cls, unsigned chunks) noexcept {
     link_chunk(cls, c);
   }
   return true;
+}
+
+// --- Reclaiming the slabs of idle owners (idle_reclaim_protocol.h) ---
+
+// Decommits the whole area of slab (run) i, which the caller holds: pages
+// past the carve cursor may be resident from the slab's previous life (the
+// cursor restarts at a reuse). Returns the bytes counted as touched.
+uint64_t SlabSource::decommit_whole(Chunk* c, unsigned i) noexcept {
+  const uintptr_t begin = slab_area_begin(c, i);
+  const size_t bytes = touched_bytes(c, i);
+  decommit_range(begin, slab_area_end(c, i) - begin);
+  purged_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
+  c->slabs[i].dirty.store(0);
+  return bytes;
+}
+
+// The pages of a slab just reclaimed (the caller holds the claim), under the
+// release policy: kept resident within the dirty budget (the purge pass
+// decommits them after the decay time, purge_reclaimed_in), else returned.
+void SlabSource::reclaim_pages(Slab* s, uint64_t now_ns) noexcept {
+  if (!s->dirty.load()) return;
+  Chunk* c = chunk_of_slab(s);
+  const unsigned i = index_of_slab(c, s);
+  if (policy_.diet == MemDiet::kBounded) {
+    const size_t bytes = touched_bytes(c, i);
+    const uint64_t dirty = dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
+    if (dirty + bytes <= policy_.dirty_limit) {
+      s->released_at.store(now_ns);
+      heads_[c->size_class].reclaimed_dirty.fetch_add(1, MemoryOrder::relaxed);
+      return;
+    }
+    dirty_bytes_.fetch_sub(bytes, MemoryOrder::relaxed);
+  }
+  decommit_whole(c, i);
+}
+
+uint64_t SlabSource::purge_reclaimed_in(Chunk* c, uint64_t now_ns, uint64_t min_age_ns) noexcept {
+  uint64_t purged = 0;
+  for (unsigned i = first_run(c); i + c->run_slabs <= kSlabsPerChunk; i += c->run_slabs) {
+    IdleReclaim::claim_done(
+        &c->slabs[i],
+        [&](Slab* s) {
+          const uint64_t at = s->released_at.load();
+          if (!s->dirty.load() || now_ns < at || now_ns - at < min_age_ns) return;
+          const uint64_t bytes = decommit_whole(c, i);
+          dirty_bytes_.fetch_sub(bytes, MemoryOrder::relaxed);
+          heads_[c->size_class].reclaimed_dirty.fetch_sub(1, MemoryOrder::relaxed);
+          purged += bytes;
+        },
+        [this](Slab* s, bool reclaimed) { finish_detached(s, reclaimed); });
+  }
+  return purged;
+}
+
+// Whether `heap`'s owner made no slow call since a previous pass looked.
+// Relaxed: a hint (a wrong answer only reclaims early or late).
+bool SlabSource::owner_idle(ThreadHeap* heap, uint64_t pass) noexcept {
+  const uint64_t calls = heap->slow_calls.load(MemoryOrder::relaxed) & ((uint64_t{1} << 48) - 1);
+  const uint64_t mark = heap->idle_mark.load(MemoryOrder::relaxed);
+  if ((mark >> 16) != calls) {
+    heap->idle_mark.store(calls << 16 | (pass & 0xffff), MemoryOrder::relaxed);
+    return false;
+  }
+  return (mark & 0xffff) != (pass & 0xffff);
+}
+
+uint64_t SlabSource::reclaim_idle(uint64_t now_ns) noexcept {
+  const uint64_t pass = reclaim_passes_.fetch_add(1, MemoryOrder::relaxed) + 1;
+  uint64_t reclaimed = 0;
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    ClassHead& head = heads_[cls];
+    if (head.slabs_owned.load(MemoryOrder::relaxed) == 0) continue;
+    for (Chunk* c = head.chunks.first(); c != nullptr; c = head.chunks.next(c)) {
+      for (unsigned i = first_run(c); i + c->run_slabs <= kSlabsPerChunk; i += c->run_slabs) {
+        Slab* s = &c->slabs[i];
+        // Candidates from relaxed hints; try_reclaim decides.
+        if (s->reclaim.load(MemoryOrder::relaxed) != kReclaimListed) continue;
+        if (s->remote.empty() && s->used_count() != 0) continue;
+        ThreadHeap* owner = s->owner.load(MemoryOrder::relaxed);
+        if (owner == nullptr || !owner_idle(owner, pass)) continue;
+        const ReclaimOutcome r = IdleReclaim::try_reclaim(
+            s, [&](Slab* x) { reclaim_pages(x, now_ns); },
+            [this](Slab* x, bool done) { finish_detached(x, done); });
+        if (r == ReclaimOutcome::kReclaimed) ++reclaimed;
+      }
+    }
+  }
+  if (reclaimed != 0) reclaimed_.fetch_add(reclaimed, MemoryOrder::relaxed);
+  return reclaimed;
+}
+
+void SlabSource::release_reclaimed(Slab* s) noexcept {
+  HAKMEM_ASSERT(s->remote.empty(), "a reclaimed slab's remote list was taken by its reclaimer");
+  if (s->dirty.load()) {
+    // Counted as dirty since the reclaim; release() counts it again.
+    Chunk* c = chunk_of_slab(s);
+    dirty_bytes_.fetch_sub(touched_bytes(c, index_of_slab(c, s)), MemoryOrder::relaxed);
+    heads_[c->size_class].reclaimed_dirty.fetch_sub(1, MemoryOrder::relaxed);
+  }
+  s->free.store(nullptr);  // its blocks' pages may be gone: never walk it
+  s->set_used(0);
+  release(s);
+}
+
+void SlabSource::finish_detached(Slab* s, bool reclaimed) noexcept {
+  if (reclaimed) return release_reclaimed(s);
+  s->drain_remote();
+  if (s->used_count() == 0) {
+    release(s);
+  } else {
+    abandon(s);
+  }
 }
 
 uint64_t SlabSource::mapped_bytes() const noexcept { return mapped_bytes_.load(MemoryOrder::relaxed); }

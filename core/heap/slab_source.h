@@ -35,6 +35,9 @@ struct ClassHead {
   // chunk list when there are none.
   Counter free_slabs{0};
   Counter adoptable_slabs{0};
+  // Reclaimed slabs (kReclaimDone) whose pages are still resident: the
+  // purge pass looks at them once they have decayed.
+  Counter reclaimed_dirty{0};
   // Statistics.
   Counter slabs_owned{0};
   Counter adoptions{0};
@@ -67,13 +70,32 @@ class SlabSource {
     policy_ = policy;
     decay_.configure(policy.diet == MemDiet::kBounded ? policy.purge_ns : 0);
     pressure_.configure(policy.diet == MemDiet::kBounded ? policy.purge_ns / kPressureDivisor : 0);
+    // Idle owners' slabs are reclaimed unless pages are never returned
+    // (HAKMEM_MEM_DIET=0, or HAKMEM_PURGE_MS=0: kept until reused).
+    reclaim_.configure(policy.diet == MemDiet::kKeep ? 0 : policy.purge_ns);
   }
+  bool passes_enabled() const noexcept { return decay_.enabled() || reclaim_.enabled(); }
 
   // Runs a purge pass if one is due (lockfree/decay.h): cheap otherwise.
   // Called from acquire and release; the background purger calls it too.
+  // Also runs a reclaim pass if one is due.
   void maybe_purge(uint64_t now_ns) noexcept {
     if (decay_.claim_pass(now_ns)) purge_expired(now_ns);
+    if (reclaim_.claim_pass(now_ns)) reclaim_idle(now_ns);
   }
+  // Reclaims every listed slab with no live block whose owner made no slow
+  // call since the previous pass (core/heap/idle_reclaim_protocol.h): its
+  // pages are returned per policy, and its owner releases it on its next
+  // drain of its notices. Lock-free; the owners never wait. Returns the
+  // slabs reclaimed.
+  uint64_t reclaim_idle(uint64_t now_ns) noexcept;
+  // Owner: a slab it took back reclaimed (owner_take said kReclaimed), on
+  // no list: released to its chunk.
+  void release_reclaimed(Slab* slab) noexcept;
+  // A claimer whose slab its exiting owner detached: releases it if it was
+  // reclaimed, else drains it and releases or abandons it.
+  void finish_detached(Slab* slab, bool reclaimed) noexcept;
+  uint64_t reclaimed_slabs() const noexcept { return reclaimed_.load(lockfree::MemoryOrder::relaxed); }
   // Decommits every free slab (run) that has been free for the decay time.
   // Lock-free: each slab is claimed from the free bitmap for the moment it
   // is looked at, then released again. Returns the bytes decommitted.
@@ -115,7 +137,12 @@ class SlabSource {
  private:
   void prepare_fresh(Slab* s) noexcept;
   void purge_pages(Chunk* c, unsigned i) noexcept;
+  void decommit_range(uintptr_t begin, size_t bytes) noexcept;
   uint64_t purge_chunk(Chunk* c, uint64_t now_ns, uint64_t min_age_ns) noexcept;
+  uint64_t purge_reclaimed_in(Chunk* c, uint64_t now_ns, uint64_t min_age_ns) noexcept;
+  void reclaim_pages(Slab* s, uint64_t now_ns) noexcept;
+  uint64_t decommit_whole(Chunk* c, unsigned i) noexcept;
+  bool owner_idle(ThreadHeap* heap, uint64_t pass) noexcept;
   uint64_t purge_older(uint64_t now_ns, uint64_t min_age_ns) noexcept;
   Slab* own(ThreadHeap* heap, Chunk* c, unsigned i) noexcept;
   Chunk* new_chunk(unsigned cls, bool keep_first) noexcept;
@@ -138,6 +165,10 @@ class SlabSource {
   // for a sixteenth of the decay time, so that the budget holds the most
   // recently freed slabs rather than the oldest.
   lockfree::DecaySchedule pressure_;
+  // Reclaim passes (reclaim_idle): one per quarter of the decay time.
+  lockfree::DecaySchedule reclaim_;
+  Counter reclaim_passes_{0};
+  Counter reclaimed_{0};
 };
 
 inline Chunk* chunk_of_slab(const Slab* s) { return chunk_of(s); }

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 
+#include "core/heap/idle_reclaim_protocol.h"
 #include "core/heap/remote_free_protocol.h"
 #include "core/meta/chunk.h"
 #include "core/meta/size_classes.h"
@@ -75,6 +76,15 @@ struct ThreadHeap {
   // core/heap/remote_free_protocol.h for when they are flushed and why
   // they are safe). Touched by this heap's thread only.
   alignas(kCacheLine) BasicRemoteBatch<Slab, kNumClasses> remote_batch;
+
+  // The owner's slow paths (refills, local-free slow path), counted by the
+  // owner with a relaxed load+store; a reclaimer (slab_source.cc,
+  // reclaim_idle) treats the heap as idle when the count has not moved for
+  // a whole reclaim interval, and records what it saw in `idle_mark` (the
+  // count << 16 | the pass). Both are only a hint of idleness: reclaiming is
+  // safe whatever they say (idle_reclaim_protocol.h).
+  Counter slow_calls;
+  Counter idle_mark;
 
   // Statistics, written by the owner with relaxed load+store (no RMW) and
   // read by hak_get_stats from any thread.
@@ -152,6 +162,18 @@ inline Slab* slab_list_pop(ClassSlabs& cc, SlabList which) {
   Slab* s = slab_list_head(cc, which);
   if (s != nullptr) slab_list_remove(cc, s);
   return s;
+}
+
+using IdleReclaim = BasicIdleReclaim<Slab>;
+
+// A slab the owner holds (not listed) goes onto one of its lists and becomes
+// claimable by reclaimers (IdleReclaim::publish_listed). Moves between the
+// owner's lists use slab_list_remove/push alone: the word stays as it is.
+inline void slab_list_add(ClassSlabs& cc, Slab* s, SlabList which) {
+  HAKMEM_ASSERT(s->reclaim.load(lockfree::MemoryOrder::relaxed) == kReclaimHeld,
+                "a slab goes onto its owner's list from the owner's hands");
+  slab_list_push(cc, s, which);
+  IdleReclaim::publish_listed(s);
 }
 
 }  // namespace hakmem

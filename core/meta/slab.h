@@ -49,6 +49,17 @@ enum SlabState : uint8_t {
   kSlabAbandoned = 2,  // its owner exited with live blocks; adoptable bit set
 };
 
+// The handshake between a slab's owner and the threads that reclaim the
+// slabs of idle owners (core/heap/idle_reclaim_protocol.h): who may touch a
+// listed slab's blocks.
+enum SlabReclaim : uint8_t {
+  kReclaimHeld = 0,      // owner's: current, on no list, or taken back from its list
+  kReclaimListed = 1,    // on its owner's list, claimable by a reclaimer
+  kReclaimClaimed = 2,   // a reclaimer (or a purge pass) holds it
+  kReclaimDone = 3,      // reclaimed: no live block, remote list empty; the owner releases it
+  kReclaimDetached = 4,  // its exiting owner gave it up while claimed: the claimer finishes it
+};
+
 // Which of its owner's lists a slab is on (see thread_heap.h).
 enum SlabList : uint8_t { kOnNoList = 0, kOnPartialList = 1, kOnFullList = 2 };
 
@@ -73,6 +84,13 @@ struct DefaultSlabOrders {
   // its failed CAS) only pushes the slab onto the owner's notice queue,
   // which is lock-free and lives in a heap that is never unmapped.
   static constexpr lockfree::MemoryOrder take = lockfree::MemoryOrder::acquire;
+  // The used count's store by the owner's free (push_local). Release: a
+  // reclaimer that reads the count with acquire and finds every counted
+  // block on the remote list purges the slab's pages
+  // (core/heap/idle_reclaim_protocol.h); the owner's writes to the block it
+  // just freed must happen before that purge. On x86 a release store is the
+  // same plain mov as a relaxed one.
+  static constexpr lockfree::MemoryOrder local_free = lockfree::MemoryOrder::release;
   // The remote list's orders (lockfree/remote_free_list.h).
   using Remote = lockfree::RemoteFreeListOrders;
 };
@@ -133,6 +151,10 @@ struct alignas(kSlabLineSize) BasicSlab {
   // When the slab was last released dirty (os::coarse_now_ns); a purge pass
   // decommits it once it has been free for the decay time.
   Var<uint64_t> released_at{0};
+  // SlabReclaim: the owner CASes it before it hands out, drains or releases
+  // a listed slab; a reclaimer CASes it to claim a listed slab with no live
+  // block (core/heap/idle_reclaim_protocol.h). Slow paths only.
+  Atomic<uint8_t> reclaim{kReclaimHeld};
 
   // --- third cache line, written by remote freers: their pushes do not
   // bounce the owner's lines ---
@@ -168,7 +190,7 @@ struct alignas(kSlabLineSize) BasicSlab {
     b->next.store(free.load());
     free.store(b);
     const uint32_t n = used_count() - 1;
-    set_used(n);
+    used.store(n, Orders::local_free);
     return n;
   }
 

@@ -169,6 +169,18 @@ size_t count_occurrences(const std::string& hay, const std::string& needle) {
   return n;
 }
 
+uint64_t now_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
+}
+
+void sleep_ms(uint64_t ms) {
+  struct timespec ts = {time_t(ms / 1000), long(ms % 1000) * 1000000};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
 }  // namespace hakmem_test
 
 int main(int argc, char** argv) {

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -62,6 +63,12 @@ ChildResult run_program(const std::vector<std::string>& argv, const std::vector<
 
 // Resident set size from /proc/self/statm, in bytes.
 size_t resident_bytes();
+
+// CLOCK_MONOTONIC in milliseconds.
+uint64_t now_ms();
+
+// Sleeps `ms` milliseconds (resumed after a signal). Calls nothing of hakmem's.
+void sleep_ms(uint64_t ms);
 
 // Number of non-overlapping occurrences of `needle` in `hay`.
 size_t count_occurrences(const std::string& hay, const std::string& needle);

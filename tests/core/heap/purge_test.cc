@@ -31,6 +31,8 @@
 
 namespace {
 
+using hakmem_test::now_ms;
+using hakmem_test::sleep_ms;
 using hakmem_test::stats;
 
 constexpr size_t kMiB = size_t{1} << 20;
@@ -39,18 +41,6 @@ constexpr uint64_t kDecayMs = 500;
 // The heaps' current slabs (one per class used), chunk headers, the
 // registry's and the heaps' pages.
 constexpr size_t kSlack = 4 * kMiB;
-
-uint64_t now_ms() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000 + uint64_t(ts.tv_nsec) / 1000000;
-}
-
-void sleep_ms(uint64_t ms) {
-  struct timespec ts = {time_t(ms / 1000), long(ms % 1000) * 1000000};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
-}
 
 // Allocates about kTotal bytes in small and medium blocks, touching every
 // byte, and frees them all. Returns hakmem's resident bytes before.
