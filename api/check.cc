@@ -179,7 +179,8 @@ struct Checker {
         fail("the shared empty slab was written, or has a free list", cls, cur);
       }
       // The heap's list: blocks of this class in slabs this heap owns, as
-      // many as its limit minus its room.
+      // many as `taken` says (minus: it counts pops, and each list push
+      // takes one off).
       uint64_t n = 0;
       for (FreeBlock* b = me->hot[cls].free; b != nullptr; b = b->next.load()) {
         if (++n > kMaxBlocksPerSlab) return fail("heap list longer than its limit (cycle?)", cls, b);
@@ -189,7 +190,7 @@ struct Checker {
           return fail("heap-list block not a block of an owned slab of its class", cls, b);
         }
       }
-      if (int64_t(n) != int64_t(hot_cache_limit(cls)) - me->hot[cls].room.load(MemoryOrder::relaxed)) {
+      if (n != uint64_t(0) - me->hot[cls].taken.load(MemoryOrder::relaxed)) {
         fail("heap list length differs from its count", cls, me);
       }
       for (uint8_t which : {uint8_t(kOnPartialList), uint8_t(kOnFullList)}) {

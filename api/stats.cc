@@ -74,7 +74,7 @@ int fill_stats(struct hak_stats* out) {
     for (unsigned cls = 0; cls < kNumClasses; ++cls) {
       out->classes[cls].remote_frees += h->remote_frees[cls].load(MemoryOrder::relaxed);
       // Minus the blocks the heap keeps for reuse, which their slabs count.
-      out->classes[cls].live_blocks -= hot_cache_limit(cls) - h->hot[cls].room.load(MemoryOrder::relaxed);
+      out->classes[cls].live_blocks += h->hot[cls].taken.load(MemoryOrder::relaxed);
     }
   });
   out->bytes_mapped = g_process.slabs.mapped_bytes() + g_process.large.mapped_bytes();

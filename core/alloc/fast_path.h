@@ -38,16 +38,16 @@ HAKMEM_ALWAYS_INLINE void* pop_hot(HotClass& hot) noexcept {
   FreeBlock* b = hot.free;
   hot.free = b->next.load();
   b->free_tag.store(0);  // live blocks never carry their free tag
-  bump(hot.room);
+  bump(hot.taken);
   return b;
 }
 
-// Puts a freed block on the heap's list; `room` is what is left after.
-HAKMEM_ALWAYS_INLINE void push_hot(HotClass& hot, FreeBlock* b, uintptr_t tag, int64_t room) noexcept {
+// Puts a freed block on the heap's list; `taken` is its count after.
+HAKMEM_ALWAYS_INLINE void push_hot(HotClass& hot, FreeBlock* b, uintptr_t tag, uint64_t taken) noexcept {
   b->free_tag.store(tag);
   b->next.store(hot.free);
   hot.free = b;
-  hot.room.store(room, lockfree::MemoryOrder::relaxed);
+  hot.taken.store(taken, lockfree::MemoryOrder::relaxed);
 }
 
 HAKMEM_ALWAYS_INLINE void* small_alloc(ThreadHeap* heap, unsigned cls) noexcept {
@@ -65,9 +65,9 @@ HAKMEM_ALWAYS_INLINE void small_free(Slab* s, FreeBlock* b, const char* function
   ThreadHeap* heap = t_heap;
   if (HAKMEM_LIKELY(heap != nullptr && s->owner.load(lockfree::MemoryOrder::relaxed) == heap)) {
     HotClass& hot = heap->hot[s->size_class];
-    const int64_t room = hot.room.load(lockfree::MemoryOrder::relaxed) - 1;
-    if (HAKMEM_LIKELY(room >= 0)) {
-      push_hot(hot, b, tag, room);  // kept for the next malloc of the class
+    const uint64_t t = hot.taken.load(lockfree::MemoryOrder::relaxed) - 1;
+    if (HAKMEM_LIKELY(int64_t(t) >= int64_t(hot.full_at))) {
+      push_hot(hot, b, tag, t);  // kept for the next malloc of the class
     } else if (HAKMEM_UNLIKELY(s->push_local(b, tag) == s->slow_at.load())) {
       // The heap's list is full: back to the slab. One rarely taken branch:
       // the slab became empty, or (on the full list) a quarter free.

@@ -197,7 +197,7 @@ bool take_free_blocks(Slab* s, HotClass& hot) noexcept {
     n = uint32_t(carve_some(s, hot.free));
   }
   s->set_used(s->used_count() + n);
-  hot.room.store(int64_t(hot_cache_limit(s->size_class)) - n, MemoryOrder::relaxed);
+  hot.taken.store(uint64_t(0) - n, MemoryOrder::relaxed);
   return n != 0;
 }
 
@@ -236,7 +236,7 @@ void return_hot_blocks(ThreadHeap* heap, unsigned cls) noexcept {
   HotClass& hot = heap->hot[cls];
   FreeBlock* list = hot.free;
   hot.free = nullptr;
-  hot.room.store(int64_t(hot_cache_limit(cls)), MemoryOrder::relaxed);
+  hot.taken.store(0, MemoryOrder::relaxed);
   while (list != nullptr) {
     FreeBlock* b = list;
     list = b->next.load();

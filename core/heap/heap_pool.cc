@@ -17,7 +17,8 @@ void init_heap(ThreadHeap* h, HeapPage* page, unsigned slot) {
     HotClass& hc = h->hot[cls];
     hc.free = nullptr;
     hc.current = empty_slab();
-    hc.room.store(int64_t(hot_cache_limit(cls)), lockfree::MemoryOrder::relaxed);
+    hc.taken.store(0, lockfree::MemoryOrder::relaxed);
+    hc.full_at = uint64_t(0) - hot_cache_limit(cls);
   }
   for (ClassSlabs& c : h->slabs) c = ClassSlabs{nullptr, nullptr, 0, false};
   for (auto& c : h->remote_frees) c.store(0, lockfree::MemoryOrder::relaxed);

@@ -44,20 +44,18 @@ struct ClassSlabs {
 // `free` runs dry, malloc takes the current slab's list over, or carves
 // (see take_free_blocks).
 struct HotClass {
-  using Counter = lockfree::DefaultAtomics::Atomic<int64_t>;
+  using Counter = lockfree::DefaultAtomics::Atomic<uint64_t>;
   FreeBlock* free;  // blocks ready to hand out, of any owned slab of the class
   Slab* current;    // never null: the shared empty slab when there is none
-  // hot_cache_limit(cls) minus the blocks on `free`: malloc adds one, free
-  // and refill take off what they put on, and free puts a block on only
-  // while room is left (below zero after a refill that took a slab's whole
-  // list over). The slabs count the blocks on `free` as used, so the
-  // class's live blocks are the slabs' used counts minus (limit - room).
+  // Minus the number of blocks on `free` (mod 2^64): malloc adds one, free
+  // and refill subtract what they put on. The slabs count those blocks as
+  // used, so the class's live blocks are the slabs' used counts plus this.
   // Relaxed load+store by the owner; statistics read it.
-  Counter room;
-  // To 32 bytes: an entry's address is the class shifted, one instruction.
-  uint64_t padding;
+  Counter taken;
+  // `taken` when `free` holds the class's limit of blocks (minus the
+  // limit, mod 2^64): below it, free returns blocks to their slabs.
+  uint64_t full_at;
 };
-static_assert(sizeof(HotClass) == 32);
 
 struct ThreadHeap {
   using Counter = lockfree::DefaultAtomics::Atomic<uint64_t>;
@@ -113,10 +111,8 @@ inline constexpr uint64_t hot_cache_limit(unsigned cls) {
 extern Slab g_empty_slab;
 inline Slab* empty_slab() { return &g_empty_slab; }
 
-// Adds one to an owner-written counter (relaxed load+store, no RMW).
-template <class Counter>
-inline void bump(Counter& c) {
-  c.store(c.load(lockfree::MemoryOrder::relaxed) + 1, lockfree::MemoryOrder::relaxed);
+inline void bump(HotClass::Counter& c, uint64_t by = 1) {
+  c.store(c.load(lockfree::MemoryOrder::relaxed) + by, lockfree::MemoryOrder::relaxed);
 }
 
 }  // namespace hakmem
