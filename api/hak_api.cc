@@ -5,7 +5,6 @@
 
 #include "api/hakmem.h"
 #include "core/alloc/allocator.h"
-#include "core/alloc/fast_path.h"
 #include "platform/sanitizer.h"
 
 using namespace hakmem;
@@ -154,7 +153,6 @@ size_t hak_collect(void) {
   flush_remote_frees(heap);  // this thread's pending frees reach their slabs first
   size_t released = 0;
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
-    return_hot_blocks(heap, cls);  // and the freed blocks its heap keeps for reuse
     released += g_process.slabs.collect_abandoned(heap, cls);
   }
   return released;

@@ -31,10 +31,8 @@ size_t hak_usable_size(const void* ptr);
 /* Returns nonzero if ptr is the start of a live hakmem block. */
 int hak_owns(const void* ptr);
 
-/* Returns the freed blocks the calling thread keeps for reuse (up to 32 KiB
- * per small size class) to their slabs, reclaims slabs abandoned by exited
- * threads, and returns empty ones to the OS according to the memory-return
- * policy. Returns slabs released. */
+/* Reclaims slabs abandoned by exited threads and returns empty ones to the
+ * OS according to the memory-return policy. Returns slabs released. */
 size_t hak_collect(void);
 
 /* Walks hakmem's metadata and checks its invariants. Returns the number of

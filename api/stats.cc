@@ -66,14 +66,16 @@ int fill_stats(struct hak_stats* out) {
         const Slab& s = c->slabs[i];
         if (s.state.load(MemoryOrder::relaxed) == kSlabFree) continue;
         ++cs.slabs_in_use;
-        cs.live_blocks += s.used_count();
+        // int32: a current slab's own count may be below zero (its heap
+        // holds the rest, added below).
+        cs.live_blocks += uint64_t(int64_t(int32_t(s.used_count())));
       }
     }
   }
   g_process.heaps.for_each_live([out](ThreadHeap* h) {
     for (unsigned cls = 0; cls < kNumClasses; ++cls) {
       out->classes[cls].remote_frees += h->remote_frees[cls].load(MemoryOrder::relaxed);
-      // Minus the blocks the heap keeps for reuse, which their slabs count.
+      // A current slab's used count is its slab's plus the heap's delta.
       out->classes[cls].live_blocks += h->hot[cls].taken.load(MemoryOrder::relaxed);
     }
   });

@@ -2,15 +2,11 @@
 // slab. Everything else (refill, remote free, large blocks, errors) is out of
 // line, in refill.cc, core/heap/remote_free.cc and allocator.cc.
 //
-// Each class has a list of free blocks that the heap itself holds
-// (HotClass::free): malloc pops it, so it touches only the heap and the
-// block, and free pushes the block onto it, up to the class's limit
-// (hot_cache_limit: about 32 KiB of blocks), so the next malloc of the class
-// gets the block just freed, still in the cache. Past the limit free pushes
-// the block onto its own slab's list. Blocks on the heap's list count as
-// used in their slabs; when the list runs dry, refill takes the current
-// slab's list over or carves. Neither path uses an atomic read-modify-write
-// or takes a lock.
+// malloc pops a list of the current slab's blocks that the heap itself holds
+// (HotClass::free), so it touches only the heap and the block. free pushes
+// the block onto its own slab's list, current or not; refill takes the
+// current slab's list over when the heap's list runs dry. Neither uses an
+// atomic read-modify-write or takes a lock.
 #pragma once
 
 #include "core/alloc/process.h"
@@ -24,9 +20,6 @@ namespace hakmem {
 
 void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept;
 void local_free_slow(ThreadHeap* heap, Slab* s) noexcept;
-// Returns the blocks on the heap's list of class `cls` to their slabs (thread
-// exit, hak_collect).
-void return_hot_blocks(ThreadHeap* heap, unsigned cls) noexcept;
 // free of a block whose slab `heap` (t_heap, maybe null) does not own. The
 // same parameters as free_remote, so the fast path's register use is that
 // of a direct call to it.
@@ -40,14 +33,6 @@ HAKMEM_ALWAYS_INLINE void* pop_hot(HotClass& hot) noexcept {
   b->free_tag.store(0);  // live blocks never carry their free tag
   bump(hot.taken);
   return b;
-}
-
-// Puts a freed block on the heap's list; `taken` is its count after.
-HAKMEM_ALWAYS_INLINE void push_hot(HotClass& hot, FreeBlock* b, uintptr_t tag, uint64_t taken) noexcept {
-  b->free_tag.store(tag);
-  b->next.store(hot.free);
-  hot.free = b;
-  hot.taken.store(taken, lockfree::MemoryOrder::relaxed);
 }
 
 HAKMEM_ALWAYS_INLINE void* small_alloc(ThreadHeap* heap, unsigned cls) noexcept {
@@ -64,15 +49,9 @@ HAKMEM_ALWAYS_INLINE void small_free(Slab* s, FreeBlock* b, const char* function
   }
   ThreadHeap* heap = t_heap;
   if (HAKMEM_LIKELY(heap != nullptr && s->owner.load(lockfree::MemoryOrder::relaxed) == heap)) {
-    HotClass& hot = heap->hot[s->size_class];
-    const uint64_t t = hot.taken.load(lockfree::MemoryOrder::relaxed) - 1;
-    if (HAKMEM_LIKELY(int64_t(t) >= int64_t(hot.full_at))) {
-      push_hot(hot, b, tag, t);  // kept for the next malloc of the class
-    } else if (HAKMEM_UNLIKELY(s->push_local(b, tag) == s->slow_at.load())) {
-      // The heap's list is full: back to the slab. One rarely taken branch:
-      // the slab became empty, or (on the full list) a quarter free.
-      local_free_slow(heap, s);
-    }
+    // One rarely taken branch: the slab became empty, or (on the full
+    // list) a quarter free (Slab::slow_at).
+    if (HAKMEM_UNLIKELY(s->push_local(b, tag) == s->slow_at.load())) local_free_slow(heap, s);
     return;
   }
   free_not_owned(g_process.slabs, heap, s, b, tag, function);

@@ -5,7 +5,6 @@
 
 #include <time.h>
 
-#include "core/alloc/fast_path.h"
 #include "core/alloc/refill.h"
 #include "core/heap/remote_free.h"
 #include "platform/assert.h"
@@ -59,7 +58,6 @@ void thread_exit(void* arg) noexcept {
   heap->remote_notices.drain([](Slab*) {});  // every owned slab is drained below
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     ClassSlabs& cc = heap->slabs[cls];
-    return_hot_blocks(heap, cls);
     if (Slab* s = retire_current(heap, cls)) abandon_or_release(s);
     while (Slab* s = slab_list_pop(cc, kOnPartialList)) leave_listed(s);
     while (Slab* s = slab_list_pop(cc, kOnFullList)) leave_listed(s);

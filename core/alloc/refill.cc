@@ -25,15 +25,13 @@ constexpr uint32_t kFullScanInterval = 256;
 constexpr size_t kCarveBytes = 4 * kPageSize;
 
 // Turns up to kCarveBytes of the slab's never-used blocks into free ones,
-// pushed onto `list`. Returns how many.
-size_t carve_some(Slab* s, FreeBlock*& list) noexcept {
+// pushed onto `list`.
+void carve_some(Slab* s, FreeBlock*& list) noexcept {
   uintptr_t at = s->carve.load();
   const uintptr_t end = s->carve_end.load();
-  if (at >= end) return 0;
+  if (at >= end) return;
   const size_t bs = s->block_size;
   size_t n = bs >= kCarveBytes ? 1 : kCarveBytes / bs;
-  const size_t limit = hot_cache_limit(s->size_class);
-  if (limit != 0 && n > limit) n = limit;
   if (n > (end - at) / bs) n = (end - at) / bs;
   HAKMEM_ASSERT(at + n * bs <= end && end <= s->area_begin + s->area_bytes,
                 "carving stays inside the slab's area");
@@ -53,7 +51,6 @@ size_t carve_some(Slab* s, FreeBlock*& list) noexcept {
   b->free_tag.store(g_process.tags.tag_for(b));
   list = head;
   s->carve.store(at + n * bs);
-  return n;
 }
 
 // Makes `s` (owned, on no list) the class's current slab.
@@ -62,8 +59,9 @@ void make_current(ThreadHeap* heap, unsigned cls, Slab* s) noexcept {
                 "the current slab is owned by its heap and on no heap list");
   HAKMEM_ASSERT(s->size_class == cls, "the current slab is of its class");
   HotClass& hot = heap->hot[cls];
-  HAKMEM_ASSERT(hot.free == nullptr, "the heap's list is empty when the current slab changes");
   hot.current = s;
+  hot.free = nullptr;
+  hot.taken.store(0, MemoryOrder::relaxed);
 }
 
 }  // namespace
@@ -73,8 +71,16 @@ Slab* retire_current(ThreadHeap* heap, unsigned cls) noexcept {
   Slab* s = hot.current;
   if (s == empty_slab()) return nullptr;
   HAKMEM_ASSERT(s->owner.load(MemoryOrder::relaxed) == heap, "the current slab is owned by its heap");
-  HAKMEM_ASSERT(hot.free == nullptr, "the heap's list is empty (refill) or returned (exit)");
+  s->set_used(s->used_count() + uint32_t(hot.taken.load(MemoryOrder::relaxed)));
+  if (FreeBlock* list = hot.free) {
+    FreeBlock* last = list;
+    while (FreeBlock* next = last->next.load()) last = next;
+    last->next.store(s->free.load());
+    s->free.store(list);
+  }
+  hot.free = nullptr;
   hot.current = empty_slab();
+  hot.taken.store(0, MemoryOrder::relaxed);
   return s;
 }
 
@@ -180,25 +186,15 @@ Slab* next_slab(ThreadHeap* heap, unsigned cls) noexcept {
   return g_process.slabs.acquire(heap, cls);
 }
 
-// Refills the heap's list of the class (which is empty) from the current
-// slab `s`: blocks freed into it (by the owner, once its heap's list was
-// full, or from the heap's list on its way back), then blocks other threads
-// freed, then never-used blocks (at most the list's limit). The slab counts
-// what the heap takes as used. Returns false if the slab has none left.
+// Refills the heap's list of the current slab `s` (which is empty) from the
+// slab: blocks the owner freed into it, then blocks other threads freed,
+// then never-used blocks. Returns false if the slab has none left.
 bool take_free_blocks(Slab* s, HotClass& hot) noexcept {
   if (s->free.load() == nullptr) s->drain_remote();
-  uint32_t n = 0;
-  if (FreeBlock* list = s->free.load()) {
-    const uint32_t carved = uint32_t((s->carve.load() - s->area_begin) / s->block_size);
-    n = carved - s->used_count();
-    hot.free = list;
-    s->free.store(nullptr);
-  } else {
-    n = uint32_t(carve_some(s, hot.free));
-  }
-  s->set_used(s->used_count() + n);
-  hot.taken.store(uint64_t(0) - n, MemoryOrder::relaxed);
-  return n != 0;
+  hot.free = s->free.load();
+  s->free.store(nullptr);
+  if (hot.free == nullptr) carve_some(s, hot.free);
+  return hot.free != nullptr;
 }
 
 
@@ -230,19 +226,6 @@ void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept {
   make_current(heap, cls, s);
   take_free_blocks(s, hot);  // next_slab returns slabs with free or never-used blocks
   return pop_hot(hot);
-}
-
-void return_hot_blocks(ThreadHeap* heap, unsigned cls) noexcept {
-  HotClass& hot = heap->hot[cls];
-  FreeBlock* list = hot.free;
-  hot.free = nullptr;
-  hot.taken.store(0, MemoryOrder::relaxed);
-  while (list != nullptr) {
-    FreeBlock* b = list;
-    list = b->next.load();
-    Slab* s = classify(g_registry, b).slab;
-    if (s->push_local(b, b->free_tag.load()) == s->slow_at.load()) local_free_slow(heap, s);
-  }
 }
 
 // The slab became empty, or is full with a quarter free now.

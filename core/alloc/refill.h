@@ -5,9 +5,8 @@
 
 namespace hakmem {
 
-// Ends `current` status of class `cls`, whose heap list is empty (refill) or
-// was returned to the slabs (return_hot_blocks). Returns the slab, or null
-// if the class had none.
+// Ends `current` status of class `cls`: the heap's list and count go back
+// into the slab. Returns the slab, or null if the class had none.
 Slab* retire_current(ThreadHeap* heap, unsigned cls) noexcept;
 
 // Drains the slabs queued on the heap's notices (remote frees, reclaims):

@@ -13,12 +13,10 @@ namespace {
 constexpr size_t kHeapPageBytes = align_up(sizeof(HeapPage), kPageSize);
 
 void init_heap(ThreadHeap* h, HeapPage* page, unsigned slot) {
-  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
-    HotClass& hc = h->hot[cls];
+  for (HotClass& hc : h->hot) {
     hc.free = nullptr;
     hc.current = empty_slab();
     hc.taken.store(0, lockfree::MemoryOrder::relaxed);
-    hc.full_at = uint64_t(0) - hot_cache_limit(cls);
   }
   for (ClassSlabs& c : h->slabs) c = ClassSlabs{nullptr, nullptr, 0, false};
   for (auto& c : h->remote_frees) c.store(0, lockfree::MemoryOrder::relaxed);

@@ -3,10 +3,8 @@
 // For each class a heap has a `current` slab it allocates from (HotClass),
 // a `partial` list of other owned slabs with free blocks and a `full` list of
 // owned slabs that had none left (a full slab goes back to the partial list
-// once a quarter of its blocks are free again, see Slab::unfull_at), and a
-// list of freed blocks kept for the next mallocs (HotClass::free). All of it
-// is touched by the owning thread only, so the owner's malloc and free use
-// no atomic read-modify-write.
+// once a quarter of its blocks are free again, see Slab::unfull_at). All of it is touched by the owning thread only, so the
+// owner's malloc and free use no atomic read-modify-write.
 //
 // Heaps live in HeapPool pages (mmap'd, never unmapped) and are reused after
 // their thread exits, so a pointer to a heap stays dereferenceable forever;
@@ -34,27 +32,20 @@ struct ClassSlabs {
   bool used;  // this heap ever allocated from the class
 };
 
-// What the owner's malloc and free touch for one class. `free` is a list of
-// free blocks of the heap's own slabs of the class: malloc pops it, free
-// pushes onto it up to hot_cache_limit(cls) blocks (then onto the block's
-// slab), so a block freed is the next one handed out, while it is still in
-// the cache; the slab descriptors of a thread's classes sit in different
-// chunks, on different pages, and the fast paths touch them only to
-// classify a pointer. Blocks on `free` count as used in their slabs. When
-// `free` runs dry, malloc takes the current slab's list over, or carves
-// (see take_free_blocks).
+// What the owner's malloc touches for one class. malloc pops from `free`, a
+// list of the current slab's blocks kept in the heap, so it touches only the
+// heap and the block (the slab descriptors of a thread's classes sit in
+// different chunks, on different pages). free pushes onto the block's own
+// slab, current or not (no branch on which); when `free` runs dry, malloc
+// takes the current slab's list over (see take_free_blocks).
 struct HotClass {
   using Counter = lockfree::DefaultAtomics::Atomic<uint64_t>;
-  FreeBlock* free;  // blocks ready to hand out, of any owned slab of the class
+  FreeBlock* free;  // blocks of `current` ready to hand out
   Slab* current;    // never null: the shared empty slab when there is none
-  // Minus the number of blocks on `free` (mod 2^64): malloc adds one, free
-  // and refill subtract what they put on. The slabs count those blocks as
-  // used, so the class's live blocks are the slabs' used counts plus this.
-  // Relaxed load+store by the owner; statistics read it.
+  // Blocks popped from `free` since `current` became current: the slab's
+  // true used count is current->used + taken (mod 2^32; current->used alone
+  // may wrap below zero). Relaxed load+store by the owner; statistics read it.
   Counter taken;
-  // `taken` when `free` holds the class's limit of blocks (minus the
-  // limit, mod 2^64): below it, free returns blocks to their slabs.
-  uint64_t full_at;
 };
 
 struct ThreadHeap {
@@ -92,18 +83,6 @@ struct ThreadHeap {
   uint32_t pool_page_slot;
   void* pool_page;
 };
-
-// How many freed blocks of class `cls` the owner keeps in its heap list
-// (HotClass::free) for the next mallocs: about kHotCacheBytes of them, at
-// least 4 and at most 256 small blocks; medium blocks go straight back to
-// their slabs (a limit of 1: every free flushes).
-inline constexpr size_t kHotCacheBytes = 32 * 1024;
-inline constexpr uint64_t kHotCacheMaxBlocks = 256;
-inline constexpr uint64_t hot_cache_limit(unsigned cls) {
-  if (cls >= kNumSmallClasses) return 0;
-  const size_t n = kHotCacheBytes / class_to_size(cls);
-  return n < 4 ? 4 : n > kHotCacheMaxBlocks ? kHotCacheMaxBlocks : n;
-}
 
 // The shared stand-in for "no current slab": its free list is always empty,
 // so the fast path needs no null check. Never written (defined in
