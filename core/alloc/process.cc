@@ -78,7 +78,7 @@ void configure_parts(const Config& cfg) noexcept {
   slab_policy.log_expansion = cfg.log;
   slab_policy.purge_ns = cfg.purge_ms * 1000 * 1000;
   slab_policy.purge_lazily = cfg.purge_lazily;
-  g_process.slabs.configure(&g_registry, slab_policy);
+  g_process.slabs.configure(&g_registry, &g_process.heaps, slab_policy);
   LargePolicy large_policy;
   large_policy.cache_limit = cfg.large_cache_limit;
   large_policy.decommit_cached = MemDiet(cfg.mem_diet) == MemDiet::kImmediate;

@@ -38,6 +38,17 @@ class HeapPool {
     }
   }
 
+  // Whether `h` is a heap of one of the pool's pages, found through the
+  // page list's acquire loads: a thread that got `h` from a relaxed load (a
+  // slab's owner) and reads its fields after this returns true reads them
+  // after the page was initialised (its append's release CAS).
+  bool holds(const ThreadHeap* h) const noexcept {
+    for (HeapPage* p = pages_.first(); p != nullptr; p = pages_.next(p)) {
+      if (h >= p->heaps && h < p->heaps + HeapPage::kSlots) return true;
+    }
+    return false;
+  }
+
   // Resident bytes of the pool's pages.
   size_t resident_bytes() const noexcept;
 

@@ -495,7 +495,9 @@ uint64_t SlabSource::reclaim_idle(uint64_t now_ns) noexcept {
         if (s->reclaim.load(MemoryOrder::relaxed) != kReclaimListed) continue;
         if (s->remote.empty() && s->used_count() != 0) continue;
         ThreadHeap* owner = s->owner.load(MemoryOrder::relaxed);
-        if (owner == nullptr || !owner_idle(owner, pass)) continue;
+        // holds(): the owner's heap fields are read after its page's
+        // initialisation (the owner pointer came from a relaxed load).
+        if (owner == nullptr || !heaps_->holds(owner) || !owner_idle(owner, pass)) continue;
         const ReclaimOutcome r = IdleReclaim::try_reclaim(
             s, [&](Slab* x) { reclaim_pages(x, now_ns); },
             [this](Slab* x, bool done) { finish_detached(x, done); });

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/heap/heap_pool.h"
 #include "core/heap/thread_heap.h"
 #include "core/meta/chunk.h"
 #include "core/meta/chunk_registry.h"
@@ -65,8 +66,9 @@ struct SlabSourcePolicy {
 class SlabSource {
  public:
   static constexpr uint64_t kPressureDivisor = 16;
-  void configure(ChunkRegistry* registry, const SlabSourcePolicy& policy) noexcept {
+  void configure(ChunkRegistry* registry, const HeapPool* heaps, const SlabSourcePolicy& policy) noexcept {
     registry_ = registry;
+    heaps_ = heaps;
     policy_ = policy;
     decay_.configure(policy.diet == MemDiet::kBounded ? policy.purge_ns : 0);
     pressure_.configure(policy.diet == MemDiet::kBounded ? policy.purge_ns / kPressureDivisor : 0);
@@ -155,6 +157,7 @@ class SlabSource {
   Slab* claim_any_free(ThreadHeap* heap, ClassHead& head) noexcept;
 
   ChunkRegistry* registry_ = nullptr;
+  const HeapPool* heaps_ = nullptr;  // whose heaps reclaim_idle looks at
   SlabSourcePolicy policy_{};
   ClassHead heads_[kNumClasses];
   Counter mapped_bytes_{0};
