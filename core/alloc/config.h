@@ -21,7 +21,7 @@ struct Config {
   // resident and returns the rest, 2 returns every free slab at once.
   uint8_t mem_diet = 1;
   size_t dirty_limit = size_t{16} << 20;        // HAKMEM_DIRTY_MB (default 16)
-  size_t large_cache_limit = size_t{64} << 20;  // HAKMEM_LARGE_CACHE_MB (default 64)
+  size_t large_cache_limit = size_t{16} << 20;  // HAKMEM_LARGE_CACHE_MB (default 16)
   // HAKMEM_PURGE_MS (default 1000; 0 turns the decay off): under diet 1, a
   // free slab kept resident is returned to the OS once it has been free
   // this long. The check runs on slab acquire and release in any thread.

@@ -175,7 +175,8 @@ uint64_t LargeAllocator::purge_expired(uint64_t now_ns) noexcept {
   // ones, put the others back. A concurrent alloc may miss the cache
   // meanwhile and map afresh; correct, and once per interval at most.
   // The recent peak of live bytes moves on: the older interval's is dropped.
-  peak_before_.store(peak_.exchange(live_bytes(), MemoryOrder::relaxed), MemoryOrder::relaxed);
+  peak_before_.store(peak_.exchange(live_requested_.load(MemoryOrder::relaxed), MemoryOrder::relaxed),
+                     MemoryOrder::relaxed);
   CachedRange keep[LargeCache::kSlots];
   unsigned kept = 0;
   uint64_t unmapped = 0;
@@ -232,12 +233,13 @@ void* LargeAllocator::alloc(size_t size, size_t align, bool zero) noexcept {
   }
   h->mapping_size = mapping_size;
   h->user_offset = offset;
-  h->requested = size;
+  h->requested = 0;
+  set_requested(h, size);
   h->magic = kLargeMagic ^ reinterpret_cast<uintptr_t>(h);
   char* user = reinterpret_cast<char*>(h) + offset;
   register_mapping(h);  // a cached mapping's marks may be for another offset
   if (!fresh && zero) memset(user, 0, size);
-  note_live(live_bytes_.fetch_add(h->mapping_size, MemoryOrder::relaxed) + h->mapping_size);
+  live_bytes_.fetch_add(h->mapping_size, MemoryOrder::relaxed);
   live_count_.fetch_add(1, MemoryOrder::relaxed);
   return user;
 }
@@ -245,6 +247,7 @@ void* LargeAllocator::alloc(size_t size, size_t align, bool zero) noexcept {
 void LargeAllocator::free(LargeHeader* h) noexcept {
   HAKMEM_ASSERT(h->magic == (kLargeMagic ^ reinterpret_cast<uintptr_t>(h)), "a freed large block is live");
   live_bytes_.fetch_sub(h->mapping_size, MemoryOrder::relaxed);
+  set_requested(h, 0);
   live_count_.fetch_sub(1, MemoryOrder::relaxed);
   h->magic = kLargeFreedMagic;
   const uint64_t now = decay_.enabled() ? os::coarse_now_ns() : 0;
@@ -288,7 +291,7 @@ void LargeAllocator::free(LargeHeader* h) noexcept {
 
 void* LargeAllocator::try_resize_in_place(LargeHeader* h, size_t new_size) noexcept {
   if (new_size <= h->usable_size()) {
-    h->requested = new_size;
+    set_requested(h, new_size);
     return reinterpret_cast<char*>(h) + h->user_offset;
   }
   // Grow into the cached range just after the mapping, if it is large
@@ -305,7 +308,7 @@ void* LargeAllocator::try_resize_in_place(LargeHeader* h, size_t new_size) noexc
   split_tail(r, extra);
   registry_->set_one(reinterpret_cast<void*>(end), kGranuleLargeInterior);
   h->mapping_size += extra << kChunkShift;
-  h->requested = new_size;
+  set_requested(h, new_size);
   live_bytes_.fetch_add(extra << kChunkShift, MemoryOrder::relaxed);
   return reinterpret_cast<char*>(h) + offset;
 }
@@ -341,7 +344,7 @@ void* LargeAllocator::grow(LargeHeader* h, size_t new_size) noexcept {
   }
   auto* nh = static_cast<LargeHeader*>(target);
   nh->mapping_size = mapping_size;
-  nh->requested = new_size;
+  set_requested(nh, new_size);  // the header moved with the pages
   nh->magic = kLargeMagic ^ reinterpret_cast<uintptr_t>(nh);
   register_mapping(nh);
   mapped_bytes_.fetch_add(mapping_size - old_size, MemoryOrder::relaxed);
@@ -349,7 +352,14 @@ void* LargeAllocator::grow(LargeHeader* h, size_t new_size) noexcept {
   return reinterpret_cast<char*>(nh) + offset;
 }
 
-void LargeAllocator::note_live(uint64_t live) noexcept {
+void LargeAllocator::set_requested(LargeHeader* h, size_t size) noexcept {
+  const size_t before = h->requested;
+  h->requested = size;
+  if (size < before) {
+    live_requested_.fetch_sub(before - size, MemoryOrder::relaxed);
+    return;
+  }
+  const uint64_t live = live_requested_.fetch_add(size - before, MemoryOrder::relaxed) + (size - before);
   uint64_t peak = peak_.load(MemoryOrder::relaxed);
   // Relaxed: the peak is a heuristic for the budget and orders nothing.
   while (peak < live && !peak_.compare_exchange_weak(peak, live, MemoryOrder::relaxed, MemoryOrder::relaxed)) {
@@ -358,8 +368,10 @@ void LargeAllocator::note_live(uint64_t live) noexcept {
 
 // HAKMEM_LARGE_CACHE_MB, plus, while cached ranges decay (HAKMEM_PURGE_MS
 // on, HAKMEM_MEM_DIET=1), what live blocks have given back since their
-// recent peak: the peak of live large bytes over the current and the
-// previous purge interval, minus live bytes now. Cached plus live bytes then
+// recent peak: the peak of the bytes live large blocks were asked for (not
+// their mappings: a 40 KiB block's granule is mostly untouched) over the
+// current and the previous purge interval, minus those bytes now. Cached
+// plus live bytes then
 // stay under that peak plus HAKMEM_LARGE_CACHE_MB, so a program whose large
 // working set moves within its recent size reuses resident pages instead of
 // unmapping them on one free and faulting fresh ones on the next
@@ -369,7 +381,7 @@ size_t LargeAllocator::limit_granules() const noexcept {
   uint64_t limit = policy_.cache_limit;
   if (limit != 0 && decay_.enabled() && !policy_.decommit_cached) {
     const uint64_t a = peak_.load(MemoryOrder::relaxed), b = peak_before_.load(MemoryOrder::relaxed);
-    const uint64_t peak = a > b ? a : b, live = live_bytes();
+    const uint64_t peak = a > b ? a : b, live = live_requested_.load(MemoryOrder::relaxed);
     if (peak > live) limit += peak - live;
   }
   return limit >> kChunkShift;

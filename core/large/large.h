@@ -30,7 +30,7 @@ using LargeCache = lockfree::BasicRangeCache<lockfree::DefaultAtomics, lockfree:
                                              kChunkShift, 64>;
 
 struct LargePolicy {
-  size_t cache_limit = size_t{64} << 20;  // HAKMEM_LARGE_CACHE_MB
+  size_t cache_limit = size_t{16} << 20;  // HAKMEM_LARGE_CACHE_MB
   // HAKMEM_MEM_DIET=2: a cached mapping's pages beyond its first granule go
   // back to the OS at once.
   bool decommit_cached = false;
@@ -92,7 +92,9 @@ class LargeAllocator {
   // Unmaps cached granules (whole ranges, or the tail of one) until
   // `granules` more fit under the budget, at most kEvictionsPerFree ranges.
   void make_room(size_t granules) noexcept;
-  void note_live(uint64_t live) noexcept;
+  // Sets a live block's requested size, counting it in live_requested_ and
+  // its recent peak.
+  void set_requested(LargeHeader* h, size_t size) noexcept;
   // The cache's budget now, in granules.
   size_t limit_granules() const noexcept;
   // Fills the first granules of the fresh mapping `h` (`granules` long)
@@ -107,6 +109,7 @@ class LargeAllocator {
   lockfree::DecaySchedule decay_;
   Counter live_bytes_{0};
   Counter live_count_{0};
+  Counter live_requested_{0};  // the requested sizes of live blocks, summed
   Counter peak_{0};
   Counter peak_before_{0};
   Counter mapped_bytes_{0};

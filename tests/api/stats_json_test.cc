@@ -383,7 +383,7 @@ TEST(StatsJsonTest, VerbosePrintsTheEffectiveOptions) {
   for (const char* line : {"hakmem: option HAKMEM_DIRTY_MB=5\n", "hakmem: option HAKMEM_MEM_DIET=1\n",
                            "hakmem: option HAKMEM_PREWARM=64:1,4096:2\n",
                            "hakmem: option HAKMEM_ON_ERROR=continue\n", "hakmem: option HAKMEM_STATS=0\n",
-                           "hakmem: option HAKMEM_LARGE_CACHE_MB=64\n", "hakmem: option HAKMEM_VERBOSE=1\n"}) {
+                           "hakmem: option HAKMEM_LARGE_CACHE_MB=16\n", "hakmem: option HAKMEM_VERBOSE=1\n"}) {
     EXPECT_NE(r.err.find(line), std::string::npos) << line << " in:\n" << r.err;
   }
 }

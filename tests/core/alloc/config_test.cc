@@ -43,7 +43,7 @@ TEST_F(ConfigTest, Defaults) {
   EXPECT_EQ(c.on_error, OnError::kAbort);
   EXPECT_EQ(c.mem_diet, 1);
   EXPECT_EQ(c.dirty_limit, size_t{16} << 20);
-  EXPECT_EQ(c.large_cache_limit, size_t{64} << 20);
+  EXPECT_EQ(c.large_cache_limit, size_t{16} << 20);
   EXPECT_EQ(c.prewarm_count, 0u);
 }
 
@@ -96,10 +96,10 @@ TEST_F(ConfigTest, Megabytes) {
   EXPECT_EQ(with("HAKMEM_DIRTY_MB", "99999999999999999999999").dirty_limit, size_t{16} << 20);
   EXPECT_EQ(with("HAKMEM_LARGE_CACHE_MB", "0").large_cache_limit, 0u);
   EXPECT_EQ(with("HAKMEM_LARGE_CACHE_MB", "512").large_cache_limit, size_t{512} << 20);
-  EXPECT_EQ(with("HAKMEM_LARGE_CACHE_MB", "lots").large_cache_limit, size_t{64} << 20);
+  EXPECT_EQ(with("HAKMEM_LARGE_CACHE_MB", "lots").large_cache_limit, size_t{16} << 20);
   // The two do not leak into each other.
   EXPECT_EQ(with("HAKMEM_LARGE_CACHE_MB", "512").dirty_limit, size_t{16} << 20);
-  EXPECT_EQ(with("HAKMEM_DIRTY_MB", "3").large_cache_limit, size_t{64} << 20);
+  EXPECT_EQ(with("HAKMEM_DIRTY_MB", "3").large_cache_limit, size_t{16} << 20);
 }
 
 TEST_F(ConfigTest, Prewarm) {

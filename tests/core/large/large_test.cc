@@ -132,26 +132,28 @@ HAKMEM_CHILD(cache_reuse) {
 }
 
 TEST(Large, FreedBlocksAreReusedFromTheCache) {
-  const hakmem_test::ChildResult r = hakmem_test::run_child("cache_reuse", {"HAKMEM_PURGE_MS=0"});
+  // A budget that holds the 30 MiB block (the default is 16 MiB).
+  const hakmem_test::ChildResult r =
+      hakmem_test::run_child("cache_reuse", {"HAKMEM_PURGE_MS=0", "HAKMEM_LARGE_CACHE_MB=64"});
   EXPECT_TRUE(r.exited && r.exit_code == 0) << r.describe();
 }
 
 TEST(Large, CacheIsBoundedAndBigBlocksAreUnmapped) {
-  // Default HAKMEM_LARGE_CACHE_MB is 64.
+  // Default HAKMEM_LARGE_CACHE_MB is 16.
   void* big = hak_malloc(100 * kMiB);
   ASSERT_NE(big, nullptr);
   static_cast<char*>(big)[100 * kMiB - 1] = 1;
   const hak_stats s0 = stats();
   hak_free(big);
   const hak_stats s1 = stats();
-  EXPECT_LE(s1.large_cached_bytes, 64 * kMiB);
+  EXPECT_LE(s1.large_cached_bytes, 16 * kMiB);
   EXPECT_LE(s1.bytes_mapped + 100 * kMiB, s0.bytes_mapped) << "100 MiB must be unmapped";
   // Fill the cache beyond its limit.
   std::vector<void*> blocks;
   for (int i = 0; i < 12; ++i) blocks.push_back(hak_malloc(9 * kMiB));
   for (void* p : blocks) hak_free(p);
-  EXPECT_LE(stats().large_cached_bytes, 64 * kMiB);
-  EXPECT_GT(stats().large_cached_bytes, 32 * kMiB);
+  EXPECT_LE(stats().large_cached_bytes, 16 * kMiB);
+  EXPECT_GT(stats().large_cached_bytes, 8 * kMiB);
 }
 
 TEST(Large, ReallocKeepsContents) {
