@@ -95,12 +95,20 @@ HAKMEM_ALWAYS_INLINE Pointer classify_in_first_slab(const ChunkRegistry& registr
   return detail::classify_outside_chunks(granule, p);
 }
 
+// The same tests as classify_in_first_slab, with the medium-run step in
+// place of its kInterior answer (one test of the kind per path, so that a
+// caller's branch on the result folds into these).
 HAKMEM_ALWAYS_INLINE Pointer classify(const ChunkRegistry& registry, const void* p) {
-  const Pointer ptr = classify_in_first_slab(registry, p);
-  if (HAKMEM_UNLIKELY(ptr.kind == PointerKind::kInterior && ptr.chunk != nullptr)) {
-    return detail::classify_in_run(ptr.chunk, ptr.slab, p);
+  const GranuleKind granule = registry.kind_of(p);
+  if (HAKMEM_LIKELY(granule == kGranuleChunk)) {
+    Chunk* c = chunk_of(p);
+    Slab* s = &c->slabs[slab_index_of(p)];
+    if (HAKMEM_LIKELY(s->is_block_start(p))) {
+      return {PointerKind::kSmall, c, s, static_cast<FreeBlock*>(const_cast<void*>(p))};
+    }
+    return detail::classify_in_run(c, s, p);
   }
-  return ptr;
+  return detail::classify_outside_chunks(granule, p);
 }
 
 // The heap error for a pointer that is neither a small nor a large block.
