@@ -31,8 +31,12 @@ size_t hak_usable_size(const void* ptr);
 /* Returns nonzero if ptr is the start of a live hakmem block. */
 int hak_owns(const void* ptr);
 
-/* Reclaims slabs abandoned by exited threads and returns empty ones to the
- * OS according to the memory-return policy. Returns slabs released. */
+/* Reclaims slabs abandoned by exited threads and releases the empty ones,
+ * then returns retained free memory to the OS at once: every free slab's
+ * resident pages are decommitted and every cached large range is unmapped,
+ * however recently freed. Returns the number of abandoned slabs released;
+ * the bytes returned to the OS are added to hak_stats.collected_bytes (and
+ * to bytes_purged / large_unmapped_bytes). */
 size_t hak_collect(void);
 
 /* Walks hakmem's metadata and checks its invariants. Returns the number of
