@@ -84,7 +84,9 @@ struct hak_stats {
   uint32_t memory_pressure;       /* 1 while under the limit's pressure */
   uint64_t memory_usage_bytes;    /* the usage its last check read (0: none yet) */
   uint64_t pressure_episodes;     /* times pressure began, so far */
-  uint64_t pressure_purged_bytes; /* returned to the OS by the pressure checks so far */
+  uint64_t pressure_purged_bytes; /* returned to the OS under pressure so far: by the
+                                     checks' purges and by frees the empty budgets
+                                     returned at once */
   uint64_t collected_bytes;       /* returned to the OS by hak_collect so far */
 };
 

@@ -351,6 +351,7 @@ void SlabSource::release(Slab* s) noexcept {
     dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
   }
   if (decommit) {
+    if (limit_ != nullptr && limit_->in_pressure()) limit_->count_returned(bytes);
     purge_pages(c, i);
   } else if (s->dirty.load()) {
     c->resident_hint.fetch_or(uint32_t{1} << i, MemoryOrder::relaxed);

@@ -264,6 +264,7 @@ void LargeAllocator::free(LargeHeader* h) noexcept {
   // An over-aligned block's mapping (header a granule below the block) is
   // not cached, nor one larger than the budget.
   if (h->user_offset >= kChunkSize || granules > limit) {
+    if (limit_ != nullptr && limit_->in_pressure()) limit_->count_returned(h->mapping_size);
     unmap(h);
     if (now != 0) maybe_purge(now);
     return;

@@ -77,7 +77,14 @@ class MemoryLimit {
   // Reads the usage and updates the pressure state (and purges).
   void check(uint64_t now_ns) noexcept;
 
-  // Statistics.
+  // A free that the empty budgets made return `bytes` at once (slow paths:
+  // a slab release, a large free). Relaxed: a statistic.
+  void count_returned(uint64_t bytes) noexcept {
+    purged_.fetch_add(bytes, lockfree::MemoryOrder::relaxed);
+  }
+
+  // Statistics. purged_bytes: returned to the OS under pressure, by the
+  // checks' purges and by frees (count_returned).
   uint64_t last_usage() const noexcept { return last_usage_.load(lockfree::MemoryOrder::relaxed); }
   uint64_t episodes() const noexcept { return episodes_.load(lockfree::MemoryOrder::relaxed); }
   uint64_t purged_bytes() const noexcept { return purged_.load(lockfree::MemoryOrder::relaxed); }
