@@ -155,6 +155,8 @@ size_t hak_collect(void) {
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     released += g_process.slabs.collect_abandoned(heap, cls);
   }
+  // Then what the budgets keep resident goes back, however recent.
+  g_process.collected_bytes.fetch_add(release_retained_memory(), lockfree::MemoryOrder::relaxed);
   return released;
 }
 

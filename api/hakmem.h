@@ -31,15 +31,19 @@ size_t hak_usable_size(const void* ptr);
 /* Returns nonzero if ptr is the start of a live hakmem block. */
 int hak_owns(const void* ptr);
 
-/* Reclaims slabs abandoned by exited threads and returns empty ones to the
- * OS according to the memory-return policy. Returns slabs released. */
+/* Reclaims slabs abandoned by exited threads and releases the empty ones,
+ * then returns retained free memory to the OS at once: every free slab's
+ * resident pages are decommitted and every cached large range is unmapped,
+ * however recently freed. Returns the number of abandoned slabs released;
+ * the bytes returned to the OS are added to hak_stats.collected_bytes (and
+ * to bytes_purged / large_unmapped_bytes). */
 size_t hak_collect(void);
 
 /* Walks hakmem's metadata and checks its invariants. Returns the number of
  * problems found (each also reported on stderr); 0 means consistent. */
 size_t hak_check(void);
 
-#define HAK_STATS_VERSION 3
+#define HAK_STATS_VERSION 4
 #define HAK_STATS_MAX_CLASSES 64
 
 struct hak_class_stats {
@@ -73,7 +77,24 @@ struct hak_stats {
                                     free slab pages and cached large pages */
   uint64_t large_cached_blocks;  /* freed large mappings in the cache */
   uint64_t large_unmapped_bytes; /* large mappings returned to the OS (munmap) so far */
+  /* Since version 4. */
+  uint64_t memory_limit_bytes;    /* the limit hakmem keeps within (cgroup or
+                                     HAKMEM_MEMORY_LIMIT_MB); 0: none */
+  uint32_t memory_limit_source;   /* HAK_LIMIT_SOURCE_* */
+  uint32_t memory_pressure;       /* 1 while under the limit's pressure */
+  uint64_t memory_usage_bytes;    /* the usage its last check read (0: none yet) */
+  uint64_t pressure_episodes;     /* times pressure began, so far */
+  uint64_t pressure_purged_bytes; /* returned to the OS under pressure so far: by the
+                                     checks' purges and by frees the empty budgets
+                                     returned at once */
+  uint64_t collected_bytes;       /* returned to the OS by hak_collect so far */
 };
+
+/* Values of hak_stats.memory_limit_source. */
+#define HAK_LIMIT_SOURCE_NONE 0
+#define HAK_LIMIT_SOURCE_CGROUP_V1 1
+#define HAK_LIMIT_SOURCE_CGROUP_V2 2
+#define HAK_LIMIT_SOURCE_KNOB 3 /* HAKMEM_MEMORY_LIMIT_MB */
 
 /* Fills *out (out->version must be set by the caller to HAK_STATS_VERSION,
  * or to an older version, whose fields alone are then filled). Returns 0, or

@@ -28,6 +28,8 @@ size_t stats_size_of_version(uint32_t version) {
     case 2:
       return offsetof(hak_stats, bytes_purged);
     case 3:
+      return offsetof(hak_stats, memory_limit_bytes);
+    case 4:
       return sizeof(hak_stats);
   }
   return 0;
@@ -91,6 +93,14 @@ int fill_stats(struct hak_stats* out) {
   out->bytes_purged = g_process.slabs.purged_bytes() + g_process.large.purged_bytes();
   out->large_cached_blocks = g_process.large.cached_count();
   out->large_unmapped_bytes = g_process.large.unmapped_bytes();
+  const MemoryLimit& limit = g_process.limit;
+  out->memory_limit_bytes = limit.limit_bytes();
+  out->memory_limit_source = uint32_t(limit.source());
+  out->memory_pressure = limit.in_pressure() ? 1 : 0;
+  out->memory_usage_bytes = limit.last_usage();
+  out->pressure_episodes = limit.episodes();
+  out->pressure_purged_bytes = limit.purged_bytes();
+  out->collected_bytes = g_process.collected_bytes.load(MemoryOrder::relaxed);
   return 0;
 }
 
@@ -159,6 +169,22 @@ extern "C" void hak_print_stats(int fd) {
       .u64(st.threads_exited)
       .str(" exited\n")
       .write_to(fd);
+  os::Line()
+      .str("memory limit ")
+      .u64(st.memory_limit_bytes)
+      .str(" bytes (")
+      .str(limit_source_name(LimitSource(st.memory_limit_source)))
+      .str("), usage ")
+      .u64(st.memory_usage_bytes)
+      .str(st.memory_pressure ? ", under pressure" : "")
+      .str(", pressure episodes ")
+      .u64(st.pressure_episodes)
+      .str(", purged under pressure ")
+      .u64(st.pressure_purged_bytes)
+      .str(" bytes, collected ")
+      .u64(st.collected_bytes)
+      .str(" bytes\n")
+      .write_to(fd);
 }
 
 extern "C" void hak_print_stats_json(int fd) {
@@ -198,6 +224,15 @@ extern "C" void hak_print_stats_json(int fd) {
   w.field("process_resident_bytes", st.process_resident_bytes);
   w.field("dirty_bytes", st.bytes_dirty_free);
   w.field("purged_bytes", st.bytes_purged);
+  w.field("collected_bytes", st.collected_bytes);
+  w.end_object();
+  w.key("memory_limit").begin_object();
+  w.field("limit_bytes", st.memory_limit_bytes);
+  w.field("source", limit_source_name(LimitSource(st.memory_limit_source)));
+  w.field("usage_bytes", st.memory_usage_bytes);
+  w.field("in_pressure", uint64_t(st.memory_pressure));
+  w.field("pressure_episodes", st.pressure_episodes);
+  w.field("pressure_purged_bytes", st.pressure_purged_bytes);
   w.end_object();
   w.key("large").begin_object();
   w.field("live_blocks", st.large_live_blocks);

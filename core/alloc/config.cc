@@ -90,6 +90,7 @@ Config read_config_from_environment() noexcept {
     if (strcmp(v, "dontneed") == 0) c.purge_lazily = false;
   }
   c.background_purge = env_flag("HAKMEM_BACKGROUND_PURGE", false);
+  if (parse_u64(getenv("HAKMEM_MEMORY_LIMIT_MB"), &n)) c.memory_limit_mb = n;
   parse_prewarm(getenv("HAKMEM_PREWARM"), &c);
   return c;
 }
@@ -128,6 +129,13 @@ void print_config(const Config& c, int fd) noexcept {
   option("HAKMEM_PURGE_MS").u64(c.purge_ms).ch('\n').write_to(fd);
   option("HAKMEM_PURGE_MODE").str(c.purge_lazily ? "free" : "dontneed").ch('\n').write_to(fd);
   option("HAKMEM_BACKGROUND_PURGE").u64(c.background_purge).ch('\n').write_to(fd);
+  os::Line limit = option("HAKMEM_MEMORY_LIMIT_MB");
+  if (c.memory_limit_mb == Config::kLimitFromCgroup) {
+    limit.str("cgroup");
+  } else {
+    limit.u64(c.memory_limit_mb);
+  }
+  limit.ch('\n').write_to(fd);
   os::Line prewarm = option("HAKMEM_PREWARM");
   if (c.prewarm_count == 0) prewarm.str("none");
   for (unsigned i = 0; i < c.prewarm_count; ++i) {

@@ -28,6 +28,12 @@ struct Config {
   uint64_t purge_ms = 1000;
   bool purge_lazily = false;      // HAKMEM_PURGE_MODE=free (MADV_FREE); default dontneed
   bool background_purge = false;  // HAKMEM_BACKGROUND_PURGE=1: a thread also purges when idle
+  // HAKMEM_MEMORY_LIMIT_MB: unset (kLimitFromCgroup) keeps within the
+  // cgroup's memory limit if there is one; 0 ignores any limit; N keeps
+  // within N MiB of the process's resident set (README, "Container memory
+  // limits").
+  static constexpr uint64_t kLimitFromCgroup = UINT64_MAX;
+  uint64_t memory_limit_mb = kLimitFromCgroup;
   // HAKMEM_PREWARM=size:chunks[,size:chunks...]: chunks mapped at start for
   // the class of each size.
   struct Prewarm {

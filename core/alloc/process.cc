@@ -8,6 +8,7 @@
 #include "core/alloc/refill.h"
 #include "core/heap/remote_free.h"
 #include "platform/assert.h"
+#include "platform/cgroup.h"
 #include "platform/os.h"
 
 namespace hakmem {
@@ -69,8 +70,59 @@ void thread_exit(void* arg) noexcept {
   g_process.heaps.release(heap);
 }
 
+// The memory limit's purge (core/limit/memory_limit.h): idle owners'
+// slabs first (their pages go back at once, the dirty budget being 0 under
+// pressure), then everything retained.
+uint64_t purge_for_limit(uint64_t now_ns) noexcept {
+  if (g_process.slabs.reclaim_enabled()) g_process.slabs.reclaim_idle(now_ns);
+  return release_retained_memory();
+}
+
+// The limit: HAKMEM_MEMORY_LIMIT_MB, else the cgroup's (platform/cgroup.h).
+void configure_limit(const Config& cfg) noexcept {
+  uint64_t bytes = 0;
+  LimitSource source = LimitSource::kNone;
+  platform::CgroupLimit cgroup;  // 2 KiB of paths, on the stack
+  if (cfg.memory_limit_mb == Config::kLimitFromCgroup) {
+    platform::read_cgroup_limit(platform::CgroupFiles{}, &cgroup);
+    bytes = cgroup.limit_bytes;
+    source = cgroup.version == platform::CgroupVersion::kV2   ? LimitSource::kCgroupV2
+             : cgroup.version == platform::CgroupVersion::kV1 ? LimitSource::kCgroupV1
+                                                              : LimitSource::kNone;
+  } else if (cfg.memory_limit_mb != 0) {
+    bytes = cfg.memory_limit_mb << 20;
+    source = LimitSource::kKnob;  // the usage is then the process's resident set
+  }
+  g_process.limit.configure(bytes, source, cgroup.usage_path, cfg.purge_ms, &purge_for_limit);
+}
+
+// HAKMEM_VERBOSE: the limit and where it comes from.
+void print_limit(int fd) noexcept {
+  const MemoryLimit& l = g_process.limit;
+  os::Line line;
+  line.str("hakmem: memory limit ");
+  if (!l.enabled()) {
+    line.str("none (source none)\n").write_to(fd);
+    return;
+  }
+  line.u64(l.limit_bytes())
+      .str(" bytes (source ")
+      .str(limit_source_name(l.source()))
+      .str("), pressure from ")
+      .u64(l.enter_at())
+      .str(" to below ")
+      .u64(l.leave_at())
+      .str(" bytes of usage, checked every ")
+      .u64(l.check_interval_ns() / 1000000)
+      .str(" ms, usage from ")
+      .str(l.usage_path()[0] ? l.usage_path() : "the process's resident set")
+      .ch('\n')
+      .write_to(fd);
+}
+
 // Everything the parts need from the configuration, handed to them once.
 void configure_parts(const Config& cfg) noexcept {
+  configure_limit(cfg);
   set_on_error(cfg.on_error);
   SlabSourcePolicy slab_policy;
   slab_policy.diet = MemDiet(cfg.mem_diet);
@@ -78,12 +130,12 @@ void configure_parts(const Config& cfg) noexcept {
   slab_policy.log_expansion = cfg.log;
   slab_policy.purge_ns = cfg.purge_ms * 1000 * 1000;
   slab_policy.purge_lazily = cfg.purge_lazily;
-  g_process.slabs.configure(&g_registry, &g_process.heaps, slab_policy);
+  g_process.slabs.configure(&g_registry, &g_process.heaps, slab_policy, &g_process.limit);
   LargePolicy large_policy;
   large_policy.cache_limit = cfg.large_cache_limit;
   large_policy.decommit_cached = MemDiet(cfg.mem_diet) == MemDiet::kImmediate;
   large_policy.purge_ns = MemDiet(cfg.mem_diet) == MemDiet::kKeep ? 0 : slab_policy.purge_ns;
-  g_process.large.configure(&g_registry, large_policy);
+  g_process.large.configure(&g_registry, large_policy, &g_process.limit);
 }
 
 // The background purger (HAKMEM_BACKGROUND_PURGE=1): runs the same purge
@@ -102,7 +154,7 @@ void* background_purger(void*) noexcept {
     while (nanosleep(&ts, &ts) != 0) {
     }
     const uint64_t now = os::coarse_now_ns();
-    g_process.slabs.maybe_purge(now);  // and the reclaim of idle owners' slabs
+    g_process.slabs.maybe_purge(now);  // the reclaim of idle owners' slabs, the limit's check
     g_process.large.maybe_purge(now);
   }
   return nullptr;
@@ -132,6 +184,10 @@ void start_background_purger() noexcept {
 
 }  // namespace
 
+uint64_t release_retained_memory() noexcept {
+  return g_process.slabs.purge_all() + g_process.large.unmap_all_cached();
+}
+
 bool initialize_slow() noexcept {
   int expected = kUninitialised;
   // This CAS elects the initialiser. Relaxed: initialisation cannot fail,
@@ -155,7 +211,10 @@ bool initialize_slow() noexcept {
       }
     }
     if (cfg.crash_report) install_crash_handlers();
-    if (cfg.verbose) print_config(cfg, 2);
+    if (cfg.verbose) {
+      print_config(cfg, 2);
+      print_limit(2);
+    }
     return true;
   }
   // Only threads racing the process's very first allocation get here: the

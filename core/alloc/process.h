@@ -20,6 +20,7 @@
 #include "core/heap/heap_pool.h"
 #include "core/heap/slab_source.h"
 #include "core/large/large.h"
+#include "core/limit/memory_limit.h"
 #include "core/meta/chunk_registry.h"
 #include "core/meta/slab.h"
 #include "lockfree/default_atomics.h"
@@ -37,6 +38,9 @@ struct Process {
   SlabSource slabs;
   HeapPool heaps;
   LargeAllocator large;
+  MemoryLimit limit;
+  // Bytes hak_collect returned to the OS so far.
+  Counter collected_bytes{0};
   Counter threads_started{0};
   Counter threads_exited{0};
   // 1 once a thread has started the background purger (process.cc).
@@ -55,6 +59,11 @@ extern Process g_process;
 extern ChunkRegistry g_registry;
 
 bool initialize_slow() noexcept;
+
+// Returns every free slab's resident pages and every cached large range to
+// the OS now, however recently freed (memory-limit pressure, hak_collect).
+// Lock-free. Returns the bytes returned.
+uint64_t release_retained_memory() noexcept;
 
 // Initialises the process state on first use. Cheap once ready (one acquire
 // load): the initialiser's release store of kReady publishes everything it

@@ -334,7 +334,8 @@ void SlabSource::release(Slab* s) noexcept {
   const size_t bytes = touched_bytes(c, i);
   if (diet == MemDiet::kBounded && s->dirty.load()) {
     uint64_t dirty = dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
-    if (dirty + bytes > policy_.dirty_limit && pressure_.enabled()) {
+    const size_t dirty_limit = this->dirty_limit();
+    if (dirty + bytes > dirty_limit && pressure_.enabled()) {
       // Make room by purging older free slabs first (rate-limited).
       const uint64_t t = os::coarse_now_ns();
       if (pressure_.claim_pass(t)) {
@@ -342,7 +343,7 @@ void SlabSource::release(Slab* s) noexcept {
         dirty = dirty_bytes_.load(MemoryOrder::relaxed) - bytes;
       }
     }
-    if (dirty + bytes > policy_.dirty_limit) {
+    if (dirty + bytes > dirty_limit) {
       dirty_bytes_.fetch_sub(bytes, MemoryOrder::relaxed);
       decommit = true;
     }
@@ -350,6 +351,7 @@ void SlabSource::release(Slab* s) noexcept {
     dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
   }
   if (decommit) {
+    if (limit_ != nullptr && limit_->in_pressure()) limit_->count_returned(bytes);
     purge_pages(c, i);
   } else if (s->dirty.load()) {
     c->resident_hint.fetch_or(uint32_t{1} << i, MemoryOrder::relaxed);
@@ -366,7 +368,7 @@ void SlabSource::release(Slab* s) noexcept {
   } else {
     c->free_slabs.release_run(run_mask(c, i));
   }
-  if (now == 0 && reclaim_.enabled()) now = os::coarse_now_ns();
+  if (now == 0 && (reclaim_.enabled() || limit_ != nullptr)) now = os::coarse_now_ns();
   if (now != 0) maybe_purge(now);
 }
 
@@ -442,7 +444,7 @@ void SlabSource::reclaim_pages(Slab* s, uint64_t now_ns) noexcept {
   if (policy_.diet == MemDiet::kBounded) {
     const size_t bytes = touched_bytes(c, i);
     const uint64_t dirty = dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
-    if (dirty + bytes <= policy_.dirty_limit) {
+    if (dirty + bytes <= dirty_limit()) {
       s->released_at.store(now_ns);
       heads_[c->size_class].reclaimed_dirty.fetch_add(1, MemoryOrder::relaxed);
       return;

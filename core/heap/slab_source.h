@@ -17,6 +17,7 @@
 
 #include "core/heap/heap_pool.h"
 #include "core/heap/thread_heap.h"
+#include "core/limit/memory_limit.h"
 #include "core/meta/chunk.h"
 #include "core/meta/chunk_registry.h"
 #include "core/meta/size_classes.h"
@@ -66,24 +67,36 @@ struct SlabSourcePolicy {
 class SlabSource {
  public:
   static constexpr uint64_t kPressureDivisor = 16;
-  void configure(ChunkRegistry* registry, const HeapPool* heaps, const SlabSourcePolicy& policy) noexcept {
+  // `limit` (may be null): the memory limit whose checks run in this
+  // source's purge passes and whose pressure empties the dirty budget.
+  void configure(ChunkRegistry* registry, const HeapPool* heaps, const SlabSourcePolicy& policy,
+                 MemoryLimit* limit = nullptr) noexcept {
     registry_ = registry;
     heaps_ = heaps;
     policy_ = policy;
+    limit_ = limit != nullptr && limit->enabled() ? limit : nullptr;
     decay_.configure(policy.diet == MemDiet::kBounded ? policy.purge_ns : 0);
     pressure_.configure(policy.diet == MemDiet::kBounded ? policy.purge_ns / kPressureDivisor : 0);
     // Idle owners' slabs are reclaimed unless pages are never returned
     // (HAKMEM_MEM_DIET=0, or HAKMEM_PURGE_MS=0: kept until reused).
     reclaim_.configure(policy.diet == MemDiet::kKeep ? 0 : policy.purge_ns);
   }
-  bool passes_enabled() const noexcept { return decay_.enabled() || reclaim_.enabled(); }
+  bool passes_enabled() const noexcept {
+    return decay_.enabled() || reclaim_.enabled() || limit_ != nullptr;
+  }
+  bool reclaim_enabled() const noexcept { return reclaim_.enabled(); }
+  // HAKMEM_DIRTY_MB, or 0 while the memory limit's pressure lasts.
+  size_t dirty_limit() const noexcept {
+    return limit_ != nullptr && limit_->in_pressure() ? 0 : policy_.dirty_limit;
+  }
 
   // Runs a purge pass if one is due (lockfree/decay.h): cheap otherwise.
   // Called from acquire and release; the background purger calls it too.
-  // Also runs a reclaim pass if one is due.
+  // Also runs a reclaim pass and a memory-limit check if one is due.
   void maybe_purge(uint64_t now_ns) noexcept {
     if (decay_.claim_pass(now_ns)) purge_expired(now_ns);
     if (reclaim_.claim_pass(now_ns)) reclaim_idle(now_ns);
+    if (limit_ != nullptr) limit_->maybe_check(now_ns);
   }
   // Reclaims every listed slab with no live block whose owner made no slow
   // call since the previous pass (core/heap/idle_reclaim_protocol.h): its
@@ -102,6 +115,10 @@ class SlabSource {
   // Lock-free: each slab is claimed from the free bitmap for the moment it
   // is looked at, then released again. Returns the bytes decommitted.
   uint64_t purge_expired(uint64_t now_ns) noexcept;
+  // Decommits every free slab (run) whose pages are resident, and every
+  // reclaimed one, however recently freed (memory-limit pressure,
+  // hak_collect). Lock-free as purge_expired. Returns the bytes decommitted.
+  uint64_t purge_all() noexcept { return purge_older(UINT64_MAX, 0); }
   const lockfree::DecaySchedule& decay() const noexcept { return decay_; }
 
   // A slab of class `cls` now owned by `heap`, with free or never-used
@@ -158,6 +175,7 @@ class SlabSource {
 
   ChunkRegistry* registry_ = nullptr;
   const HeapPool* heaps_ = nullptr;  // whose heaps reclaim_idle looks at
+  MemoryLimit* limit_ = nullptr;     // null: no memory limit
   SlabSourcePolicy policy_{};
   ClassHead heads_[kNumClasses];
   Counter mapped_bytes_{0};

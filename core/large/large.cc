@@ -171,19 +171,23 @@ size_t LargeAllocator::gather(LargeHeader* h, size_t granules) noexcept {
 }
 
 uint64_t LargeAllocator::purge_expired(uint64_t now_ns) noexcept {
-  // Take every cached range out (at most the slot count), unmap the expired
-  // ones, put the others back. A concurrent alloc may miss the cache
-  // meanwhile and map afresh; correct, and once per interval at most.
   // The recent peak of live bytes moves on: the older interval's is dropped.
   peak_before_.store(peak_.exchange(live_requested_.load(MemoryOrder::relaxed), MemoryOrder::relaxed),
                      MemoryOrder::relaxed);
+  return unmap_cached(now_ns, false);
+}
+
+uint64_t LargeAllocator::unmap_cached(uint64_t now_ns, bool all) noexcept {
+  // Take every cached range out (at most the slot count), unmap the expired
+  // ones, put the others back. A concurrent alloc may miss the cache
+  // meanwhile and map afresh; correct, and once per interval at most.
   CachedRange keep[LargeCache::kSlots];
   unsigned kept = 0;
   uint64_t unmapped = 0;
   for (unsigned n = 0; n < LargeCache::kSlots; ++n) {
     const CachedRange r = cache_.take_any();  // acquire: cached_at, written before the put, is visible
     if (r.empty()) break;
-    if (decay_.expired(header_at(r.base)->cached_at, now_ns)) {
+    if (all || decay_.expired(header_at(r.base)->cached_at, now_ns)) {
       unmapped += uint64_t{r.units} << kChunkShift;
       unmap_range(r.base, r.units);
     } else {
@@ -198,7 +202,7 @@ uint64_t LargeAllocator::purge_expired(uint64_t now_ns) noexcept {
 
 void* LargeAllocator::alloc(size_t size, size_t align, bool zero) noexcept {
   HAKMEM_ASSERT(registry_ != nullptr, "the large allocator is configured before use");
-  if (decay_.enabled()) maybe_purge(os::coarse_now_ns());
+  if (checks_due()) maybe_purge(os::coarse_now_ns());
   const size_t offset = align >= kChunkSize ? kChunkSize : (align > kHeaderRoom ? align : kHeaderRoom);
   if (size > (size_t{1} << kAddressBits) - offset - kChunkSize) {
     errno = ENOMEM;
@@ -250,7 +254,7 @@ void LargeAllocator::free(LargeHeader* h) noexcept {
   set_requested(h, 0);
   live_count_.fetch_sub(1, MemoryOrder::relaxed);
   h->magic = kLargeFreedMagic;
-  const uint64_t now = decay_.enabled() ? os::coarse_now_ns() : 0;
+  const uint64_t now = checks_due() ? os::coarse_now_ns() : 0;
   // Cached ranges stay resident (reusing them costs no page faults); the
   // budget bounds what that keeps. Under HAKMEM_MEM_DIET=2 a freed block's
   // pages beyond its first granule go back to the OS at once.
@@ -263,7 +267,9 @@ void LargeAllocator::free(LargeHeader* h) noexcept {
   // An over-aligned block's mapping (header a granule below the block) is
   // not cached, nor one larger than the budget.
   if (h->user_offset >= kChunkSize || granules > limit) {
+    if (limit_ != nullptr && limit_->in_pressure()) limit_->count_returned(h->mapping_size);
     unmap(h);
+    if (now != 0) maybe_purge(now);
     return;
   }
   // Coalesce with the cached ranges just before and after the block. The
@@ -371,13 +377,14 @@ void LargeAllocator::set_requested(LargeHeader* h, size_t size) noexcept {
 // recent peak: the peak of the bytes live large blocks were asked for (not
 // their mappings: a 40 KiB block's granule is mostly untouched) over the
 // current and the previous purge interval, minus those bytes now. Cached
-// plus live bytes then
-// stay under that peak plus HAKMEM_LARGE_CACHE_MB, so a program whose large
-// working set moves within its recent size reuses resident pages instead of
-// unmapping them on one free and faulting fresh ones on the next
-// allocation. When the working set shrinks, the peak follows it within two
-// intervals and purge passes unmap what exceeds the budget.
+// plus live bytes then stay under that peak plus HAKMEM_LARGE_CACHE_MB, so
+// a program whose large working set moves within its recent size reuses
+// resident pages instead of unmapping them on one free and faulting fresh
+// ones on the next allocation. When the working set shrinks, the peak follows it within two
+// intervals and purge passes unmap what exceeds the budget. Under the
+// memory limit's pressure the budget is 0.
 size_t LargeAllocator::limit_granules() const noexcept {
+  if (limit_ != nullptr && limit_->in_pressure()) return 0;  // memory-limit pressure: no cache
   uint64_t limit = policy_.cache_limit;
   if (limit != 0 && decay_.enabled() && !policy_.decommit_cached) {
     const uint64_t a = peak_.load(MemoryOrder::relaxed), b = peak_before_.load(MemoryOrder::relaxed);

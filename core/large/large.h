@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/limit/memory_limit.h"
 #include "core/meta/chunk_registry.h"
 #include "core/meta/large_header.h"
 #include "lockfree/decay.h"
@@ -42,21 +43,29 @@ struct LargePolicy {
 class LargeAllocator {
  public:
   // Called once by process initialisation, before the first large block.
-  void configure(ChunkRegistry* registry, const LargePolicy& policy) noexcept {
+  // `limit` (may be null): the memory limit whose checks run in this
+  // allocator's purge passes and whose pressure empties the cache's budget.
+  void configure(ChunkRegistry* registry, const LargePolicy& policy,
+                 MemoryLimit* limit = nullptr) noexcept {
     registry_ = registry;
     policy_ = policy;
+    limit_ = limit != nullptr && limit->enabled() ? limit : nullptr;
     decay_.configure(policy.purge_ns);
   }
 
-  // Runs a purge pass if one is due (lockfree/decay.h). Called by alloc and
-  // free, and by the background purger.
+  // Runs a purge pass if one is due (lockfree/decay.h), and a memory-limit
+  // check. Called by alloc and free, and by the background purger.
   void maybe_purge(uint64_t now_ns) noexcept {
     if (decay_.claim_pass(now_ns)) purge_expired(now_ns);
+    if (limit_ != nullptr) limit_->maybe_check(now_ns);
   }
   // Unmaps every cached mapping that has been cached for the decay time.
   // Each is taken out of the cache (LargeCache::take_any) for the moment it
   // is looked at; the others are put back. Returns the bytes unmapped.
   uint64_t purge_expired(uint64_t now_ns) noexcept;
+  // Unmaps every cached mapping, however recently cached (memory-limit
+  // pressure, hak_collect). Returns the bytes unmapped.
+  uint64_t unmap_all_cached() noexcept { return unmap_cached(0, true); }
 
   void* alloc(size_t size, size_t align, bool zero) noexcept;
   void free(LargeHeader* h) noexcept;
@@ -95,6 +104,10 @@ class LargeAllocator {
   // Sets a live block's requested size, counting it in live_requested_ and
   // its recent peak.
   void set_requested(LargeHeader* h, size_t size) noexcept;
+  // Takes every cached range out, unmaps those cached for the decay time
+  // (all of them if `all`), puts the others back.
+  uint64_t unmap_cached(uint64_t now_ns, bool all) noexcept;
+  bool checks_due() const noexcept { return decay_.enabled() || limit_ != nullptr; }
   // The cache's budget now, in granules.
   size_t limit_granules() const noexcept;
   // Fills the first granules of the fresh mapping `h` (`granules` long)
@@ -105,6 +118,7 @@ class LargeAllocator {
   using Counter = lockfree::DefaultAtomics::Atomic<uint64_t>;
   ChunkRegistry* registry_ = nullptr;
   LargePolicy policy_{};
+  MemoryLimit* limit_ = nullptr;  // null: no memory limit
   LargeCache cache_;
   lockfree::DecaySchedule decay_;
   Counter live_bytes_{0};

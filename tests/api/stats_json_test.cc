@@ -198,7 +198,8 @@ void expect_documented_fields(const Json& j, pid_t pid) {
     EXPECT_EQ(j["pid"].kind, Json::kNumber);
   }
   const std::vector<std::string> top = {"schema", "schema_version", "hakmem_version", "pid", "options",
-                                        "classes", "memory", "large", "threads"};
+                                        "classes", "memory", "memory_limit", "large",
+                                        "threads"};
   EXPECT_EQ(j.order, top);
   EXPECT_EQ(j["options"].order,
             (std::vector<std::string>{"mem_diet", "dirty_limit_bytes", "large_cache_limit_bytes", "on_error"}));
@@ -213,7 +214,11 @@ void expect_documented_fields(const Json& j, pid_t pid) {
   }
   EXPECT_EQ(j["memory"].order, (std::vector<std::string>{"mapped_bytes", "resident_bytes",
                                                          "process_resident_bytes", "dirty_bytes",
-                                                         "purged_bytes"}));
+                                                         "purged_bytes", "collected_bytes"}));
+  EXPECT_EQ(j["memory_limit"].order,
+            (std::vector<std::string>{"limit_bytes", "source", "usage_bytes", "in_pressure",
+                                      "pressure_episodes", "pressure_purged_bytes"}));
+  EXPECT_EQ(j["memory_limit"]["source"].kind, Json::kString);
   EXPECT_EQ(j["large"].order,
             (std::vector<std::string>{"live_blocks", "live_bytes", "unmapped_bytes", "cache"}));
   EXPECT_EQ(j["large"]["cache"].order,
@@ -383,9 +388,27 @@ TEST(StatsJsonTest, VerbosePrintsTheEffectiveOptions) {
   for (const char* line : {"hakmem: option HAKMEM_DIRTY_MB=5\n", "hakmem: option HAKMEM_MEM_DIET=1\n",
                            "hakmem: option HAKMEM_PREWARM=64:1,4096:2\n",
                            "hakmem: option HAKMEM_ON_ERROR=continue\n", "hakmem: option HAKMEM_STATS=0\n",
-                           "hakmem: option HAKMEM_LARGE_CACHE_MB=16\n", "hakmem: option HAKMEM_VERBOSE=1\n"}) {
+                           "hakmem: option HAKMEM_LARGE_CACHE_MB=16\n", "hakmem: option HAKMEM_VERBOSE=1\n",
+                           "hakmem: option HAKMEM_MEMORY_LIMIT_MB=cgroup\n", "hakmem: memory limit "}) {
     EXPECT_NE(r.err.find(line), std::string::npos) << line << " in:\n" << r.err;
   }
+}
+
+TEST(StatsJsonTest, VerbosePrintsTheMemoryLimitAndItsSource) {
+  const auto r = hakmem_test::run_child("json_at_exit", {"HAKMEM_VERBOSE=1", "HAKMEM_MEMORY_LIMIT_MB=300",
+                                                         "HAKMEM_STATS=json"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.describe();
+  EXPECT_NE(r.err.find("hakmem: option HAKMEM_MEMORY_LIMIT_MB=300\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("hakmem: memory limit 314572800 bytes (source knob)"), std::string::npos)
+      << r.err;
+  const size_t at = r.err.find("{\"schema\"");
+  ASSERT_NE(at, std::string::npos) << r.err;
+  const Json j = parse_or_fail(r.err.substr(at));
+  EXPECT_EQ(j["memory_limit"]["limit_bytes"].integer, uint64_t{300} << 20);
+  EXPECT_EQ(j["memory_limit"]["source"].str, "knob");
+  const auto off = hakmem_test::run_child("json_at_exit", {"HAKMEM_VERBOSE=1", "HAKMEM_MEMORY_LIMIT_MB=0"});
+  ASSERT_TRUE(off.exited && off.exit_code == 0) << off.describe();
+  EXPECT_NE(off.err.find("hakmem: memory limit none (source none)\n"), std::string::npos) << off.err;
 }
 
 TEST(StatsJsonTest, VersionIsMajorMinorPatch) {

@@ -63,6 +63,19 @@ TEST(Stats, VersionOneGetsItsFieldsOnly) {
   EXPECT_EQ(st.bytes_resident, 0xeeeeeeeeeeeeeeeeull) << "a version 2 field was written";
 }
 
+// Version 3 gets its fields and not version 4's (the memory limit's).
+TEST(Stats, VersionThreeGetsItsFieldsOnly) {
+  hak_free(hak_malloc(1));
+  hak_stats st;
+  memset(&st, 0xee, sizeof(st));
+  st.version = 3;
+  ASSERT_EQ(hak_get_stats(&st), 0);
+  EXPECT_EQ(st.version, 3u);
+  EXPECT_NE(st.large_unmapped_bytes, 0xeeeeeeeeeeeeeeeeull) << "a version 3 field was not written";
+  EXPECT_EQ(st.memory_limit_bytes, 0xeeeeeeeeeeeeeeeeull) << "a version 4 field was written";
+  EXPECT_EQ(st.collected_bytes, 0xeeeeeeeeeeeeeeeeull) << "a version 4 field was written";
+}
+
 // bytes_resident counts hakmem's own pages: it grows by what a program
 // touches in hakmem's blocks, falls when hakmem returns pages, and is part of
 // the process's resident size.

@@ -187,7 +187,7 @@ assert text.endswith("}\n") and text.count("\n") == 1, "one object on one line"
 s = json.loads(text)
 assert s["schema"] == "hakmem-stats" and s["schema_version"] == 1, s.get("schema_version")
 assert s["hakmem_version"] == sys.argv[2]
-for k in ("pid", "options", "classes", "memory", "large", "threads"):
+for k in ("pid", "options", "classes", "memory", "memory_limit", "large", "threads"):
     assert k in s, k
 assert len(s["classes"]) == 60, len(s["classes"])  # 40 small and 20 medium classes
 for c in s["classes"]:
@@ -195,7 +195,10 @@ for c in s["classes"]:
                       "remote_frees", "adoptions"}, c
 assert sum(c["chunks"] for c in s["classes"]) > 0
 assert set(s["memory"]) == {"mapped_bytes", "resident_bytes", "process_resident_bytes",
-                            "dirty_bytes", "purged_bytes"}
+                            "dirty_bytes", "purged_bytes", "collected_bytes"}
+assert set(s["memory_limit"]) == {"limit_bytes", "source", "usage_bytes", "in_pressure",
+                                  "pressure_episodes", "pressure_purged_bytes"}
+assert s["memory_limit"]["source"] in ("none", "cgroup_v1", "cgroup_v2", "knob")
 assert s["memory"]["mapped_bytes"] > 0
 assert set(s["large"]) == {"live_blocks", "live_bytes", "unmapped_bytes", "cache"}
 assert set(s["large"]["cache"]) == {"blocks", "bytes", "limit_bytes", "slots"}
