@@ -105,7 +105,7 @@ class LargeAllocator {
   // its recent peak.
   void set_requested(LargeHeader* h, size_t size) noexcept;
   // Takes every cached range out, unmaps those cached for the decay time
-  // (all of them if `all`), puts the others back.
+  // (all of them if `all`), and caches the others again.
   uint64_t unmap_cached(uint64_t now_ns, bool all) noexcept;
   bool checks_due() const noexcept { return decay_.enabled() || limit_ != nullptr; }
   // The cache's budget now, in granules.
