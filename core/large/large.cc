@@ -380,9 +380,9 @@ void LargeAllocator::set_requested(LargeHeader* h, size_t size) noexcept {
 // plus live bytes then stay under that peak plus HAKMEM_LARGE_CACHE_MB, so
 // a program whose large working set moves within its recent size reuses
 // resident pages instead of unmapping them on one free and faulting fresh
-// ones on the next allocation. When the working set shrinks, the peak follows it within two
-// intervals and purge passes unmap what exceeds the budget. Under the
-// memory limit's pressure the budget is 0.
+// ones on the next allocation. When the working set shrinks, the peak
+// follows it within two intervals and purge passes unmap what exceeds the
+// budget. Under the memory limit's pressure the budget is 0.
 size_t LargeAllocator::limit_granules() const noexcept {
   if (limit_ != nullptr && limit_->in_pressure()) return 0;  // memory-limit pressure: no cache
   uint64_t limit = policy_.cache_limit;
