@@ -6,6 +6,7 @@
 #include "core/alloc/fast_path.h"
 #include "core/alloc/refill.h"
 #include "platform/assert.h"
+#include "platform/os.h"
 
 namespace hakmem {
 
@@ -23,6 +24,12 @@ constexpr uint32_t kFullScanInterval = 256;
 // the batch sets how often the loop refills: 16 KiB is 16 blocks of 1 KiB
 // or 64 of 256 B, and still fits in L1 beside the program's data.
 constexpr size_t kCarveBytes = 4 * kPageSize;
+
+// Every this many slow calls, a refill also runs the slab source's time
+// checks (purge, reclaim, memory limit): a thread that only cycles blocks
+// through its current slabs never acquires or releases a slab, the other
+// places that run them, yet its allocation volume still drives them.
+constexpr uint64_t kChecksEvery = 64;
 
 // Turns up to kCarveBytes of the slab's never-used blocks into free ones,
 // pushed onto `list`.
@@ -207,6 +214,10 @@ void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept {
   // sure it never adopts (next_slab) a slab it holds pending blocks of.
   flush_remote_frees(heap);
   bump(heap->slow_calls);
+  if (heap->slow_calls.load(MemoryOrder::relaxed) % kChecksEvery == 0 &&
+      g_process.slabs.passes_enabled()) {
+    g_process.slabs.maybe_purge(os::coarse_now_ns());
+  }
   // Slabs other threads freed into, or reclaimed, in any class: a thread
   // that allocates anywhere returns them within its next refill.
   take_notices_if_any(heap);

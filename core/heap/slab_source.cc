@@ -328,7 +328,9 @@ void SlabSource::release(Slab* s) noexcept {
   s->free.store(nullptr);
   s->set_used(0);
   // Memory-return policy (README, "Returning memory"): keep up to
-  // HAKMEM_DIRTY_MB of free slabs resident for quick reuse, return the rest.
+  // HAKMEM_DIRTY_MB of free slabs resident for the decay time, and a burst
+  // beyond it of as much again for the pressure passes' shorter one (see
+  // kBurstFactor); return the rest at once.
   const MemDiet diet = policy_.diet;
   bool decommit = diet == MemDiet::kImmediate;
   const size_t bytes = touched_bytes(c, i);
@@ -343,7 +345,8 @@ void SlabSource::release(Slab* s) noexcept {
         dirty = dirty_bytes_.load(MemoryOrder::relaxed) - bytes;
       }
     }
-    if (dirty + bytes > dirty_limit) {
+    const size_t burst_limit = pressure_.enabled() ? dirty_limit * kBurstFactor : dirty_limit;
+    if (dirty + bytes > burst_limit) {
       dirty_bytes_.fetch_sub(bytes, MemoryOrder::relaxed);
       decommit = true;
     }

@@ -66,7 +66,15 @@ struct SlabSourcePolicy {
 
 class SlabSource {
  public:
+  // Over the dirty budget, free slabs that have been free for a
+  // kPressureDivisor-th of the decay time are purged (at most one such pass
+  // per quarter of that), and a released slab keeps its pages resident
+  // while the free resident total stays within kBurstFactor times the
+  // budget. A working set that cycles through a little more than the budget
+  // thus reuses its slabs warm instead of faulting each one back in, and
+  // the excess is gone a sixteenth of the decay time after the burst.
   static constexpr uint64_t kPressureDivisor = 16;
+  static constexpr size_t kBurstFactor = 2;
   // `limit` (may be null): the memory limit whose checks run in this
   // source's purge passes and whose pressure empties the dirty budget.
   void configure(ChunkRegistry* registry, const HeapPool* heaps, const SlabSourcePolicy& policy,
@@ -95,6 +103,11 @@ class SlabSource {
   // Also runs a reclaim pass and a memory-limit check if one is due.
   void maybe_purge(uint64_t now_ns) noexcept {
     if (decay_.claim_pass(now_ns)) purge_expired(now_ns);
+    // A burst above the budget decays in the pressure passes' time.
+    if (dirty_bytes_.load(lockfree::MemoryOrder::relaxed) > dirty_limit() &&
+        pressure_.claim_pass(now_ns)) {
+      purge_older(now_ns, pressure_.decay_ns());
+    }
     if (reclaim_.claim_pass(now_ns)) reclaim_idle(now_ns);
     if (limit_ != nullptr) limit_->maybe_check(now_ns);
   }
