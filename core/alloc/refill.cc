@@ -40,7 +40,7 @@ void carve_some(Slab* s, FreeBlock*& list) noexcept {
   const size_t bs = s->block_size;
   size_t n = bs >= kCarveBytes ? 1 : kCarveBytes / bs;
   if (n > (end - at) / bs) n = (end - at) / bs;
-  HAKMEM_ASSERT(at + n * bs <= end && end <= s->area_begin + s->area_bytes,
+  HAKMEM_ASSERT(at + n * bs <= end && end <= s->area_end(),
                 "carving stays inside the slab's area");
   FreeBlock* head = reinterpret_cast<FreeBlock*>(at);
   FreeBlock* b = head;

@@ -37,7 +37,7 @@ void SlabSource::prepare_fresh(Slab* s) noexcept {
   }
   s->free.store(nullptr);
   s->carve.store(s->area_begin);
-  s->carve_end.store(s->area_begin + s->area_bytes);
+  s->carve_end.store(s->area_end());
   s->set_used(0);
   s->dirty.store(1);
 }
@@ -58,10 +58,9 @@ namespace {
 // for one block): no area, so no pointer is a block start of it.
 void set_no_blocks(Slab* s, uintptr_t begin, uint32_t size, unsigned cls) {
   s->area_begin = begin;
-  s->area_bytes = 0;
   s->block_size = size;
   s->size_class = cls;
-  s->divisibility = ~uint64_t{0} / size + 1;  // as BasicSlab::set_geometry
+  s->set_divisor(size, 0);  // no pointer is a block start
   s->unfull_at = 0;
 }
 

@@ -97,7 +97,7 @@ inline uintptr_t slab_area_end(const Chunk* c, unsigned i) {
 inline unsigned slab_capacity(const Chunk* c, unsigned i) {
   return unsigned((slab_area_end(c, i) - slab_area_begin(c, i)) / c->block_size);
 }
-inline unsigned slab_capacity(const Slab* s) { return s->area_bytes / s->block_size; }
+inline unsigned slab_capacity(const Slab* s) { return unsigned(s->capacity); }
 inline unsigned index_of_slab(const Chunk* c, const Slab* s) { return unsigned(s - c->slabs); }
 
 // Runs (see the top of this file). A chunk of run length k has

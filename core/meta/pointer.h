@@ -64,7 +64,7 @@ inline Pointer classify_outside_chunks(GranuleKind granule, const void* p) {
 // p is in chunk c but not a block start of its slab's descriptor s: a block
 // of a medium run that starts after the run's first slab, or an interior
 // pointer. The run head's area covers the whole run, and its block-start
-// test is exact for any offset below 2^32.
+// test is exact for any offset.
 inline Pointer classify_in_run(Chunk* c, Slab* s, const void* p) {
   const unsigned k = c->run_slabs;
   if (k > 1) {

@@ -118,18 +118,16 @@ struct alignas(kSlabLineSize) BasicSlab {
   Atomic<uint32_t> used{0};
   Atomic<uint8_t> state{kSlabFree};
   Var<uint8_t> list{kOnNoList};  // owner: which heap list holds the slab
+  uint8_t size_shift = 0;        // geometry (below): block_size's trailing zero bits
   Var<Block*> free{nullptr};     // owner: blocks ready to hand out
-  // Block geometry, constant once the chunk is published: blocks start at
-  // area_begin + k * block_size for k * block_size < area_bytes.
+  // Block geometry, constant once the chunk is published: `capacity`
+  // blocks of block_size bytes from area_begin.
   uintptr_t area_begin = 0;
-  uint32_t area_bytes = 0;
+  uint64_t capacity = 0;  // 64 bits: is_block_start compares it with one cmp
   uint32_t block_size = 0;
   uint32_t size_class = 0;
-  // ceil(2^64 / block_size): an offset below 2^32 is a multiple of
-  // block_size exactly when (offset * divisibility) mod 2^64 <
-  // divisibility (Lemire, Kaser and Kurz, "Faster remainder by direct
-  // computation", 2019): one multiply, no divide.
-  uint64_t divisibility = 0;
+  // The inverse modulo 2^64 of block_size's odd part: see is_block_start.
+  uint64_t odd_inverse = 0;
   // A slab on its owner's full list goes back to the partial list only when
   // its used count falls to this (a quarter of its blocks free), so every
   // refill from a partial slab yields a batch of blocks, not one.
@@ -164,22 +162,41 @@ struct alignas(kSlabLineSize) BasicSlab {
   Var<BasicSlab*> notify_next{nullptr};
   Atomic<uint8_t> notify_queued{0};
 
-  void set_geometry(uintptr_t begin, uint32_t capacity, uint32_t size, uint32_t cls) {
+  void set_geometry(uintptr_t begin, uint32_t blocks, uint32_t size, uint32_t cls) {
     area_begin = begin;
     size_class = cls;
-    area_bytes = capacity * size;
     block_size = size;
-    divisibility = ~uint64_t{0} / size + 1;  // ceil(2^64 / size), for every size > 1
-    const uint32_t quarter = capacity / kUnfullFraction;
-    unfull_at = capacity - (quarter > 0 ? quarter : 1);
+    set_divisor(size, blocks);
+    const uint32_t quarter = blocks / kUnfullFraction;
+    unfull_at = blocks - (quarter > 0 ? quarter : 1);
   }
 
-  // Whether a block of this slab starts exactly at p.
-  bool is_block_start(const void* p) const {
-    const uintptr_t off = reinterpret_cast<uintptr_t>(p) - area_begin;  // wraps below
-    if (off >= area_bytes) return false;
-    return off * divisibility < divisibility;
+  // The divisor of is_block_start: `blocks` blocks of `size` bytes (size > 0).
+  void set_divisor(uint32_t size, uint32_t blocks) {
+    capacity = blocks;
+    size_shift = uint8_t(__builtin_ctz(size));
+    const uint64_t odd = size >> size_shift;
+    uint64_t inv = odd;  // Newton's iteration: each step doubles the correct low bits
+    for (int i = 0; i < 5; ++i) inv *= 2 - odd * inv;
+    odd_inverse = inv;
   }
+
+  // Whether a block of this slab starts exactly at p, with one multiply, one
+  // rotate and one compare. With block_size = o * 2^k (o odd, k =
+  // size_shift) and off = p - area_begin (wrapping below the area):
+  // rotr(off * o^-1, k) is off / block_size when block_size divides off;
+  // otherwise a low bit of off that a multiple of 2^k lacks ends up in the
+  // top k bits, or (off a multiple of 2^k) off / 2^k * o^-1 mod 2^(64-k)
+  // exceeds (2^(64-k) - 1) / o (Granlund and Montgomery, "Division by
+  // invariant integers using multiplication", 1994), and either way the
+  // result is at least capacity (capacity * block_size <= 2^32).
+  bool is_block_start(const void* p) const {
+    const uint64_t off = reinterpret_cast<uintptr_t>(p) - area_begin;
+    const uint64_t x = off * odd_inverse;
+    const uint64_t q = (x >> size_shift) | (x << ((64 - size_shift) & 63));
+    return q < capacity;
+  }
+  uintptr_t area_end() const { return area_begin + capacity * block_size; }
 
   uint32_t used_count() const { return used.load(MO::relaxed); }
   void set_used(uint32_t n) { used.store(n, MO::relaxed); }
