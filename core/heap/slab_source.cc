@@ -316,6 +316,16 @@ uint64_t SlabSource::purge_older(uint64_t now_ns, uint64_t min_age_ns) noexcept 
   return purged;
 }
 
+// Counts `bytes` more of free pages kept resident if the total stays within
+// `limit`, else counts nothing and returns false. Relaxed RMWs: the total is
+// a budget, not a protocol (releases at once may each pass the bound by
+// their own bytes, at most once).
+bool SlabSource::reserve_dirty(size_t bytes, size_t limit) noexcept {
+  if (dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed) + bytes <= limit) return true;
+  dirty_bytes_.fetch_sub(bytes, MemoryOrder::relaxed);
+  return false;
+}
+
 void SlabSource::release(Slab* s) noexcept {
   uint64_t now = 0;
   Chunk* c = chunk_of_slab(s);
@@ -334,21 +344,14 @@ void SlabSource::release(Slab* s) noexcept {
   bool decommit = diet == MemDiet::kImmediate;
   const size_t bytes = touched_bytes(c, i);
   if (diet == MemDiet::kBounded && s->dirty.load()) {
-    uint64_t dirty = dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
     const size_t dirty_limit = this->dirty_limit();
-    if (dirty + bytes > dirty_limit && pressure_.enabled()) {
+    if (dirty_bytes_.load(MemoryOrder::relaxed) + bytes > dirty_limit && pressure_.enabled()) {
       // Make room by purging older free slabs first (rate-limited).
       const uint64_t t = os::coarse_now_ns();
-      if (pressure_.claim_pass(t)) {
-        purge_older(t, pressure_.decay_ns());
-        dirty = dirty_bytes_.load(MemoryOrder::relaxed) - bytes;
-      }
+      if (pressure_.claim_pass(t)) purge_older(t, pressure_.decay_ns());
     }
     const size_t burst_limit = pressure_.enabled() ? dirty_limit * kBurstFactor : dirty_limit;
-    if (dirty + bytes > burst_limit) {
-      dirty_bytes_.fetch_sub(bytes, MemoryOrder::relaxed);
-      decommit = true;
-    }
+    decommit = !reserve_dirty(bytes, burst_limit);
   } else if (diet == MemDiet::kKeep && s->dirty.load()) {
     dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
   }
@@ -443,15 +446,10 @@ void SlabSource::reclaim_pages(Slab* s, uint64_t now_ns) noexcept {
   if (!s->dirty.load()) return;
   Chunk* c = chunk_of_slab(s);
   const unsigned i = index_of_slab(c, s);
-  if (policy_.diet == MemDiet::kBounded) {
-    const size_t bytes = touched_bytes(c, i);
-    const uint64_t dirty = dirty_bytes_.fetch_add(bytes, MemoryOrder::relaxed);
-    if (dirty + bytes <= dirty_limit()) {
-      s->released_at.store(now_ns);
-      heads_[c->size_class].reclaimed_dirty.fetch_add(1, MemoryOrder::relaxed);
-      return;
-    }
-    dirty_bytes_.fetch_sub(bytes, MemoryOrder::relaxed);
+  if (policy_.diet == MemDiet::kBounded && reserve_dirty(touched_bytes(c, i), dirty_limit())) {
+    s->released_at.store(now_ns);
+    heads_[c->size_class].reclaimed_dirty.fetch_add(1, MemoryOrder::relaxed);
+    return;
   }
   decommit_whole(c, i);
 }

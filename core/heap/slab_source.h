@@ -168,6 +168,7 @@ class SlabSource {
 
  private:
   void prepare_fresh(Slab* s) noexcept;
+  bool reserve_dirty(size_t bytes, size_t limit) noexcept;
   void purge_pages(Chunk* c, unsigned i) noexcept;
   void decommit_range(uintptr_t begin, size_t bytes) noexcept;
   uint64_t purge_chunk(Chunk* c, uint64_t now_ns, uint64_t min_age_ns) noexcept;
