@@ -34,6 +34,8 @@ void SlabSource::prepare_fresh(Slab* s) noexcept {
   if (s->dirty.load()) {
     dirty_bytes_.fetch_sub(touched_bytes(c, i), MemoryOrder::relaxed);  // before carve moves
     c->resident_hint.fetch_and(~(uint32_t{1} << i), MemoryOrder::relaxed);
+  } else if (limit_ != nullptr) {
+    limit_->note_growth(run_bytes(c));  // its pages become resident as it is carved
   }
   s->free.store(nullptr);
   s->carve.store(s->area_begin);

@@ -51,6 +51,7 @@ LargeHeader* LargeAllocator::map(size_t mapping_size, size_t offset, size_t alig
     }
   }
   if (base == nullptr) return nullptr;
+  if (limit_ != nullptr) limit_->note_growth(mapping_size);
   // Blocks of several granules are usually written through: back them with
   // huge pages where the kernel allows (THP "madvise" mode).
   if (mapping_size >= kHugePageGranules * kChunkSize) os::advise_huge_pages(base, mapping_size);
@@ -331,6 +332,7 @@ void* LargeAllocator::grow(LargeHeader* h, size_t new_size) noexcept {
   const size_t mapping_size = align_up(offset + new_size + new_size / 4, kChunkSize);
   void* target = os::map_aligned(mapping_size, kChunkSize);
   if (target == nullptr) return nullptr;
+  if (limit_ != nullptr && mapping_size > old_size) limit_->note_growth(mapping_size - old_size);
   if (mapping_size >= kHugePageGranules * kChunkSize) os::advise_huge_pages(target, mapping_size);
   // The old granules stop being hakmem's before their pages leave: once a
   // granule is a hole, another thread's mmap may be placed there and

@@ -47,6 +47,7 @@ void MemoryLimit::configure(uint64_t limit_bytes, LimitSource source, const char
   if (interval < kMinCheckNs) interval = kMinCheckNs;
   schedule_.configure(limit_bytes == 0 ? 0 : interval * lockfree::DecaySchedule::kIntervalDivisor);
   pressure_.store(0, MemoryOrder::relaxed);
+  grown_.store(0, MemoryOrder::relaxed);
 }
 
 uint64_t MemoryLimit::read_usage() const noexcept {
@@ -75,6 +76,14 @@ void MemoryLimit::check(uint64_t now_ns) noexcept {
   // one: pages kept by frees that had not seen the state yet, idle owners'
   // slabs.
   if (in_pressure() && purge_ != nullptr) purged_.fetch_add(purge_(now_ns), MemoryOrder::relaxed);
+}
+
+// note_growth crossed a step: the caller whose exchange finds the step
+// still reached (the others find what grew after it) checks.
+void MemoryLimit::volume_check() noexcept {
+  if (grown_.exchange(0, MemoryOrder::relaxed) < volume_step()) return;
+  volume_checks_.fetch_add(1, MemoryOrder::relaxed);
+  check(os::coarse_now_ns());
 }
 
 }  // namespace hakmem

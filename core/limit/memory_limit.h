@@ -16,6 +16,13 @@
 //   - U < L - 2 * headroom: pressure ends (hysteresis: usage must have
 //     fallen by a headroom's worth, so a process hovering at the threshold
 //     does not flap between keeping and returning memory every check).
+// Checks are also driven by allocation volume: the parts report what they
+// are about to make resident (note_growth: a fresh slab or run, a new chunk,
+// a new large mapping), and once a quarter of the headroom has grown since
+// the last volume check, the reporter that crosses it checks at once,
+// however recent the last timed check. A burst that allocates a headroom's
+// worth within one check interval thus still meets a check before it can
+// cross the limit.
 // headroom = max(L / 8, 16 MiB), at most L / 2: an eighth leaves room for
 // what the program allocates between two checks and for the kernel's own
 // reclaim margin; 16 MiB is the default dirty budget, so that for small
@@ -77,6 +84,17 @@ class MemoryLimit {
   // Reads the usage and updates the pressure state (and purges).
   void check(uint64_t now_ns) noexcept;
 
+  // The caller is about to make `bytes` resident (slow paths only). Every
+  // volume_step() bytes, the caller that crosses the step runs a check.
+  // Relaxed: grown_ is a counter; the exchange only elects that caller (a
+  // check at the same moment as a timed one is correct, only redundant).
+  void note_growth(uint64_t bytes) noexcept {
+    if (!enabled()) return;
+    if (grown_.fetch_add(bytes, lockfree::MemoryOrder::relaxed) + bytes < volume_step()) return;
+    volume_check();
+  }
+  uint64_t volume_step() const noexcept { return headroom_ / 4; }
+
   // A free that the empty budgets made return `bytes` at once (slow paths:
   // a slab release, a large free). Relaxed: a statistic.
   void count_returned(uint64_t bytes) noexcept {
@@ -88,10 +106,14 @@ class MemoryLimit {
   uint64_t last_usage() const noexcept { return last_usage_.load(lockfree::MemoryOrder::relaxed); }
   uint64_t episodes() const noexcept { return episodes_.load(lockfree::MemoryOrder::relaxed); }
   uint64_t purged_bytes() const noexcept { return purged_.load(lockfree::MemoryOrder::relaxed); }
+  uint64_t volume_checks() const noexcept {
+    return volume_checks_.load(lockfree::MemoryOrder::relaxed);
+  }
 
  private:
   using Counter = lockfree::DefaultAtomics::Atomic<uint64_t>;
   uint64_t read_usage() const noexcept;
+  void volume_check() noexcept;
 
   uint64_t limit_ = 0;
   uint64_t headroom_ = 0;
@@ -104,6 +126,8 @@ class MemoryLimit {
   Counter last_usage_{0};
   Counter episodes_{0};
   Counter purged_{0};
+  Counter grown_{0};  // bytes noted since the last volume check
+  Counter volume_checks_{0};
 };
 
 }  // namespace hakmem
