@@ -6,7 +6,6 @@
 #include "core/alloc/fast_path.h"
 #include "core/alloc/refill.h"
 #include "platform/assert.h"
-#include "platform/os.h"
 
 namespace hakmem {
 
@@ -214,9 +213,8 @@ void* refill_and_alloc(ThreadHeap* heap, unsigned cls) noexcept {
   // sure it never adopts (next_slab) a slab it holds pending blocks of.
   flush_remote_frees(heap);
   bump(heap->slow_calls);
-  if (heap->slow_calls.load(MemoryOrder::relaxed) % kChecksEvery == 0 &&
-      g_process.slabs.passes_enabled()) {
-    g_process.slabs.maybe_purge(os::coarse_now_ns());
+  if (heap->slow_calls.load(MemoryOrder::relaxed) % kChecksEvery == 0) {
+    g_process.slabs.run_due_checks();
   }
   // Slabs other threads freed into, or reclaimed, in any class: a thread
   // that allocates anywhere returns them within its next refill.

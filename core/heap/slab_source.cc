@@ -205,9 +205,13 @@ Slab* SlabSource::try_adopt(ThreadHeap* heap, Chunk* c, unsigned i) noexcept {
   return s;
 }
 
+void SlabSource::run_due_checks() noexcept {
+  if (passes_enabled()) maybe_purge(os::coarse_now_ns());
+}
+
 Slab* SlabSource::acquire(ThreadHeap* heap, unsigned cls) noexcept {
   HAKMEM_ASSERT(registry_ != nullptr, "the slab source is configured before use");
-  if (passes_enabled()) maybe_purge(os::coarse_now_ns());
+  run_due_checks();
   ClassHead& head = heads_[cls];
   ClassSlabs& cc = heap->slabs[cls];
 

@@ -70,7 +70,7 @@ class SlabSource {
   // kPressureDivisor-th of the decay time are purged (at most one such pass
   // per quarter of that), and a released slab keeps its pages resident
   // while the free resident total stays within kBurstFactor times the
-  // budget. A working set that cycles through a little more than the budget
+  // budget (with the decay on; HAKMEM_PURGE_MS=0 keeps the budget alone). A working set that cycles through a little more than the budget
   // thus reuses its slabs warm instead of faulting each one back in, and
   // the excess is gone a sixteenth of the decay time after the burst.
   static constexpr uint64_t kPressureDivisor = 16;
@@ -93,6 +93,9 @@ class SlabSource {
     return decay_.enabled() || reclaim_.enabled() || limit_ != nullptr;
   }
   bool reclaim_enabled() const noexcept { return reclaim_.enabled(); }
+  // maybe_purge at the current time, if any pass is on at all: what a slow
+  // path (a slab acquire, every kChecksEvery-th refill) calls.
+  void run_due_checks() noexcept;
   // HAKMEM_DIRTY_MB, or 0 while the memory limit's pressure lasts.
   size_t dirty_limit() const noexcept {
     return limit_ != nullptr && limit_->in_pressure() ? 0 : policy_.dirty_limit;

@@ -12,8 +12,8 @@
 namespace hakmem {
 namespace {
 
-// A run of `slabs` 64 KiB slabs at a chunk-aligned address, never touched:
-// the test only does arithmetic on addresses.
+// A chunk-aligned address, never touched: the test only does arithmetic on
+// addresses.
 constexpr uintptr_t kBase = uintptr_t{0x7f1234000000};
 
 bool expected_start(uint64_t off, uint32_t size, uint64_t capacity) {
@@ -26,7 +26,7 @@ TEST(SlabGeometry, BlockStartIsExactForEveryClass) {
     const uint64_t run = uint64_t{class_run_slabs(cls)} * kSlabSize;
     // Slab 0's area starts after the chunk header, the others at the slab.
     for (const uintptr_t begin : {kBase + kChunkHeaderSize, kBase + kSlabSize}) {
-      const uint32_t capacity = uint32_t((kBase + run - (begin - kBase) % kSlabSize - kBase) / size);
+      const uint32_t capacity = uint32_t((run - (begin - kBase) % kSlabSize) / size);
       Slab s;
       s.set_geometry(begin, capacity, size, cls);
       ASSERT_EQ(s.capacity, capacity);
